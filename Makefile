@@ -1,0 +1,87 @@
+# modeld — build, run, test. `make run` and `make test` install missing Debian packages
+# first (make deps), so a fresh Debian 12 machine needs nothing else.
+
+MODE     ?= release
+BUILD    := build/$(MODE)
+CC       ?= cc
+PKGS     := libmicrohttpd libuv libcjson
+PYTHON   := /usr/bin/python3
+
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+            -Wformat=2 -Wvla -Wno-format-nonliteral
+CFLAGS   := -std=c11 -D_GNU_SOURCE -g $(WARN) -MMD -MP -I. $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
+
+ifeq ($(MODE),release)
+CFLAGS   += -O2
+else ifeq ($(MODE),asan)
+CFLAGS   += -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+LDFLAGS  += -fsanitize=address,undefined
+endif
+
+LIB_SRC  := $(filter-out server/main.c,$(wildcard server/*.c handlers/*.c models/*.c models/*/*.c))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+# Debian packages the build, the tests and the benchmarks need.
+DEB_PKGS := build-essential pkg-config libmicrohttpd-dev libuv1-dev libcjson-dev \
+            python3 python3-pytest python3-sklearn python3-numpy curl prometheus wrk nginx-light
+
+.PHONY: all deps run test test-unit test-e2e asan bench clean
+
+all: build/modeld
+
+build/modeld: $(BUILD)/modeld
+	@if [ "$(MODE)" = release ]; then cp $< $@; fi
+
+$(BUILD)/modeld: $(BUILD)/server/main.o $(BUILD)/libmodeld.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/libmodeld.a: $(LIB_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libmodeld.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libmodeld.a $(LDLIBS)
+
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+run: deps
+	$(MAKE) all
+	./build/modeld --config conf/modeld.json
+
+test: deps
+	$(MAKE) all
+	$(MAKE) test-unit
+	$(MAKE) test-e2e
+
+test-unit: $(UNIT_BIN)
+	@tests/unit/run.sh $(UNIT_BIN)
+
+test-e2e: $(BUILD)/modeld
+	MODELD_BIN=$(BUILD)/modeld $(PYTHON) -m pytest -q tests/e2e
+
+asan: deps
+	$(MAKE) MODE=asan test-unit test-e2e
+
+bench: deps
+	$(MAKE) all
+	bench/run.sh
+
+clean:
+	rm -rf build
+
+-include $(LIB_OBJ:.o=.d) $(BUILD)/server/main.d
