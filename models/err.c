@@ -27,5 +27,7 @@ void mdl_err_prefix(mdl_err_t *err, const char *fmt, ...)
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
     memcpy(old, err->msg, sizeof old);
-    snprintf(err->msg, sizeof err->msg, "%s%s", prefix, old);
+    /* Truncation is acceptable: the message is for people. */
+    if (snprintf(err->msg, sizeof err->msg, "%s%s", prefix, old) < 0)
+        err->msg[0] = '\0';
 }

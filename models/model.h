@@ -42,7 +42,8 @@ typedef struct mdl_feature {
 
 /* Options the repository config passes to a loader. */
 typedef struct mdl_load_opts {
-    const char *kind; /* "lr", ...; NULL = detect from the artifact file name */
+    const char *kind;          /* "lr", ...; NULL = detect from the artifact file name */
+    size_t max_artifact_bytes; /* refuse larger artifacts; 0 = no limit */
 } mdl_load_opts_t;
 
 /* Tabular capability. rows is n_rows x n_features, row-major; NaN = missing; categorical

@@ -1,0 +1,80 @@
+/* What a handler sees: one HTTP request that already passed the router's checks (route
+ * exists, method allowed, body within limits, content type, request id, model resolved),
+ * and the calls it uses to answer it. Handlers never include uv.h or microhttpd.h.
+ *
+ * Threads: handlers and `done` callbacks run on the loop thread; a `work` callback runs on
+ * an inference worker and may touch only req->job, req->model and the timing fields. */
+#ifndef MDL_HANDLER_H
+#define MDL_HANDLER_H
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+
+#include "models/model.h"
+
+typedef struct mdl_server mdl_server_t;
+typedef struct mdl_request mdl_request_t;
+typedef struct mdl_route mdl_route_t;
+typedef struct mdl_slot mdl_slot_t;
+
+typedef void mdl_handler_fn(mdl_server_t *srv, mdl_request_t *req);
+typedef void mdl_work_fn(mdl_request_t *req);
+typedef void mdl_done_fn(mdl_server_t *srv, mdl_request_t *req, int cancelled);
+
+struct mdl_request {
+    /* Set by the HTTP layer before the handler runs; read-only for handlers. */
+    const mdl_route_t *route;
+    const char *method, *path;
+    const char *body;           /* NUL-terminated, body_len bytes */
+    size_t body_len;
+    char request_id[129];
+    mdl_slot_t *slot;           /* the {m} of the path, for model routes; else NULL */
+    mdl_model_t *model;         /* a reference for this request when the route needs a loaded
+                                   model; released by the HTTP layer, never by handlers */
+    long version;               /* version of `model`, or -1 */
+
+    /* Measured by the handler (seconds), reported in Server-Timing, logs and metrics. */
+    double t_start, parse_s, queue_s, infer_s;
+    size_t batch_rows;
+
+    /* Private to the handler that set it: state carried from handler to work to done. */
+    void *job;
+
+    /* The response, set with mdl_reply*(). */
+    int status;
+    char *resp;                 /* owned, malloc'd */
+    size_t resp_len;
+    const char *content_type;   /* static string */
+    unsigned retry_after_s;     /* 0 = no Retry-After */
+    const char *allow;          /* static string for 405, or NULL */
+};
+
+/* Monotonic clock in seconds. */
+double mdl_now(void);
+
+/* Sets the response; takes ownership of body (malloc'd). */
+void mdl_reply(mdl_request_t *req, int status, const char *content_type, char *body, size_t len);
+/* Prints json compactly as the response and frees json. A print failure becomes a 500. */
+void mdl_reply_json(mdl_request_t *req, int status, cJSON *json);
+/* {"error": {"code": code, "message": ...}}. */
+void mdl_reply_error(mdl_request_t *req, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Maps an mdl_err_t from a lower layer onto status + code (see models/err.h). */
+void mdl_reply_err(mdl_request_t *req, const mdl_err_t *err);
+
+/* Parses req->body as JSON within the configured depth bound, timing it into parse_s.
+ * Returns the tree (caller deletes) or NULL after setting an error reply. */
+cJSON *mdl_request_parse_json(mdl_server_t *srv, mdl_request_t *req);
+
+/* Runs work(req) on an inference worker, then done(srv, req, cancelled) back on the loop
+ * thread; the HTTP layer holds the connection meanwhile. Returns 0, or -EBUSY when the
+ * queue is full: the handler then answers (usually mdl_reply_overloaded). */
+int mdl_request_defer(mdl_server_t *srv, mdl_request_t *req, mdl_work_fn *work, mdl_done_fn *done);
+void mdl_reply_overloaded(mdl_request_t *req);
+
+/* The handlers, one per API surface; the route table in server/router.c points at them. */
+mdl_handler_fn mdl_handle_healthz, mdl_handle_readyz, mdl_handle_metrics;
+mdl_handler_fn mdl_handle_models_list, mdl_handle_model_get;
+mdl_handler_fn mdl_handle_predict;
+
+#endif

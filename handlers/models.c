@@ -1,0 +1,121 @@
+/* GET /v1/models and GET /v1/models/{m}[/versions/{v}]: what is served and how to call it. */
+#include <stdio.h>
+#include <time.h>
+
+#include "handler.h"
+#include "server/server.h"
+
+static const char *slot_kind(const mdl_slot_t *slot)
+{
+    if (slot->model)
+        return slot->model->kind->name;
+    return slot->kind[0] ? slot->kind : NULL;
+}
+
+static void add_nullable_string(cJSON *obj, const char *key, const char *value)
+{
+    if (value && value[0])
+        cJSON_AddStringToObject(obj, key, value);
+    else
+        cJSON_AddNullToObject(obj, key);
+}
+
+static void add_version(cJSON *obj, long version)
+{
+    if (version >= 0)
+        cJSON_AddNumberToObject(obj, "version", (double)version);
+    else
+        cJSON_AddNullToObject(obj, "version");
+}
+
+void mdl_handle_models_list(mdl_server_t *srv, mdl_request_t *req)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON *list = cJSON_AddArrayToObject(root, "models");
+
+    for (size_t i = 0; i < mdl_registry_count(srv->registry); i++) {
+        const mdl_slot_t *slot = mdl_registry_at(srv->registry, i);
+        cJSON *item = cJSON_CreateObject();
+        cJSON_AddStringToObject(item, "name", slot->name);
+        add_nullable_string(item, "kind", slot_kind(slot));
+        add_version(item, slot->version);
+        cJSON_AddStringToObject(item, "state", mdl_slot_state_name(slot->state));
+        cJSON_AddItemToArray(list, item);
+    }
+    mdl_reply_json(req, 200, root);
+}
+
+static cJSON *describe_inputs(const mdl_model_t *m)
+{
+    cJSON *inputs = cJSON_CreateArray();
+
+    for (size_t i = 0; i < m->n_features; i++) {
+        const mdl_feature_t *f = &m->features[i];
+        cJSON *item = cJSON_CreateObject();
+        cJSON_AddStringToObject(item, "name", f->name);
+        cJSON_AddStringToObject(item, "type", f->n_categories ? "category" : "number");
+        if (f->n_categories)
+            cJSON_AddItemToObject(item, "categories",
+                                  cJSON_CreateStringArray((const char *const *)f->categories,
+                                                          (int)f->n_categories));
+        cJSON_AddItemToArray(inputs, item);
+    }
+    return inputs;
+}
+
+static cJSON *describe_outputs(const mdl_model_t *m)
+{
+    static const struct {
+        mdl_output_t kind;
+        const char *name;
+    } kinds[] = {{MDL_OUTPUT_VALUE, "value"}, {MDL_OUTPUT_MARGIN, "margin"}, {MDL_OUTPUT_LEAF, "leaf"}};
+    cJSON *outputs = cJSON_CreateArray();
+
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        size_t width = mdl_model_output_width(m, kinds[i].kind);
+        cJSON *item;
+        if (!width)
+            continue;
+        item = cJSON_CreateObject();
+        cJSON_AddStringToObject(item, "name", kinds[i].name);
+        cJSON_AddNumberToObject(item, "width", (double)width);
+        cJSON_AddItemToArray(outputs, item);
+    }
+    return outputs;
+}
+
+void mdl_handle_model_get(mdl_server_t *srv, mdl_request_t *req)
+{
+    const mdl_slot_t *slot = req->slot;
+    const mdl_model_t *m = slot->model;
+    cJSON *root = cJSON_CreateObject();
+    (void)srv;
+
+    cJSON_AddStringToObject(root, "name", slot->name);
+    add_nullable_string(root, "kind", slot_kind(slot));
+    add_version(root, slot->version);
+    cJSON_AddStringToObject(root, "state", mdl_slot_state_name(slot->state));
+    if (m) {
+        char when[40];
+        time_t secs = (time_t)slot->loaded_at;
+        struct tm tm;
+        cJSON *artifact;
+
+        cJSON_AddStringToObject(root, "task", mdl_task_name(m->task));
+        cJSON_AddItemToObject(root, "inputs", describe_inputs(m));
+        cJSON_AddItemToObject(root, "outputs", describe_outputs(m));
+        if (m->n_classes)
+            cJSON_AddItemToObject(root, "classes",
+                                  cJSON_CreateStringArray((const char *const *)m->classes,
+                                                          (int)m->n_classes));
+        gmtime_r(&secs, &tm);
+        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        cJSON_AddStringToObject(root, "loaded_at", when);
+        artifact = cJSON_AddObjectToObject(root, "artifact");
+        cJSON_AddStringToObject(artifact, "path", m->artifact);
+        cJSON_AddStringToObject(artifact, "sha256", m->sha256);
+        cJSON_AddNumberToObject(artifact, "bytes", (double)m->artifact_bytes);
+    }
+    add_nullable_string(root, "last_error", slot->last_error);
+    mdl_reply_json(req, 200, root);
+}

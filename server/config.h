@@ -1,0 +1,44 @@
+/* Daemon configuration: defaults, the JSON config file, then command-line overrides,
+ * validated into one plain struct. Nothing else parses the config format. */
+#ifndef MDL_CONFIG_H
+#define MDL_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "log.h"
+#include "models/err.h"
+
+typedef struct mdl_config {
+    char listen_host[64];       /* numeric IPv4/IPv6 or "localhost" */
+    unsigned listen_port;       /* 0 = ephemeral */
+    char model_repository[1024];
+    char ready_file[1024];      /* "" = none */
+    unsigned workers;           /* inference threads */
+    unsigned max_queue;         /* jobs waiting beyond the running ones; more -> 503 */
+    size_t max_body_bytes;      /* request bodies on data routes */
+    unsigned max_json_depth;
+    size_t max_url_bytes;
+    unsigned drain_timeout_ms;  /* SIGTERM: finish in-flight work up to this long */
+    unsigned max_connections;
+    unsigned connection_timeout_s; /* idle keep-alive connections are closed after this */
+    size_t inline_max_values;   /* rows*features up to this run on the loop thread */
+    size_t max_instances;       /* rows per predict request */
+    size_t max_model_bytes;     /* artifact size limit */
+    mdl_log_level_t log_level;
+    mdl_log_format_t log_format;
+} mdl_config_t;
+
+void mdl_config_defaults(mdl_config_t *c);
+
+/* Applies the JSON file at path over c. Unknown keys and bad values are errors naming the
+ * key. Returns 0 or a negative code with reterr. */
+int mdl_config_load_file(mdl_config_t *c, const char *path, mdl_err_t *reterr);
+
+/* Applies one setting given as text ("listen", "127.0.0.1:0"), as the command line does. */
+int mdl_config_set(mdl_config_t *c, const char *key, const char *value, mdl_err_t *reterr);
+
+/* Parses "HOST:PORT" or "[V6]:PORT" into c. */
+int mdl_config_set_listen(mdl_config_t *c, const char *hostport, mdl_err_t *reterr);
+
+#endif

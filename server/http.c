@@ -1,0 +1,523 @@
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "buf.h"
+#include "log.h"
+#include "router.h"
+
+struct mdl_http {
+    mdl_server_t *srv;
+    struct MHD_Daemon *daemon;
+    uv_poll_t poll;           /* MHD's epoll fd */
+    uv_timer_t timer;         /* MHD's own timeouts */
+    uv_timer_t log_timer;     /* flushes buffered access lines */
+    uv_timer_t drain_timer;
+    long inflight;            /* requests between first callback and completion */
+    unsigned quiet_ticks;     /* drain: consecutive checks with nothing in flight */
+    double drain_deadline;
+    void (*on_drained)(mdl_server_t *srv);
+    uint64_t id_seed, id_counter;
+};
+
+typedef enum { ST_NEW, ST_RUNNING, ST_REPLY, ST_SENT } conn_state_t;
+
+/* Per-request state; lives from the first access-handler call to NOTIFY_COMPLETED, which
+ * always comes after any worker job ends (the connection stays suspended until then). */
+typedef struct conn_ctx {
+    mdl_request_t req;        /* what the handler sees */
+    mdl_job_t job;            /* worker job, when deferred */
+    mdl_http_t *http;
+    struct MHD_Connection *conn;
+    conn_state_t state;
+    mdl_buf_t body;
+    size_t body_limit, bytes_in;
+    int too_large;
+    mdl_work_fn *work;
+    mdl_done_fn *done;
+    char allow[64];
+} conn_ctx_t;
+
+#define CTX_OF(ptr, field) ((conn_ctx_t *)((char *)(ptr)-offsetof(conn_ctx_t, field)))
+
+/* ---- driving MHD from libuv ---- */
+
+static void on_mhd_timer(uv_timer_t *t);
+
+static void run_mhd(mdl_http_t *http)
+{
+    MHD_UNSIGNED_LONG_LONG timeout;
+
+    MHD_run(http->daemon);
+    if (MHD_get_timeout(http->daemon, &timeout) == MHD_YES)
+        uv_timer_start(&http->timer, on_mhd_timer, timeout, 0);
+    else
+        uv_timer_stop(&http->timer);
+}
+
+static void on_mhd_timer(uv_timer_t *t)
+{
+    run_mhd(t->data);
+}
+
+static void on_mhd_poll(uv_poll_t *p, int status, int events)
+{
+    (void)status, (void)events;
+    run_mhd(p->data);
+}
+
+static void on_log_timer(uv_timer_t *t)
+{
+    (void)t;
+    mdl_log_flush();
+}
+
+/* ---- request ids ---- */
+
+static int valid_request_id(const char *s)
+{
+    size_t n = strlen(s);
+
+    return n >= 1 && n <= 128 &&
+           strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-") == n;
+}
+
+/* Unique within the process (an odd multiplier is a bijection mod 2^64) and unguessable
+ * enough across restarts through the random seed. */
+static void generate_request_id(mdl_http_t *http, char *out, size_t size)
+{
+    uint64_t v = http->id_seed ^ (++http->id_counter * 0x9E3779B97F4A7C15ULL);
+    snprintf(out, size, "%016llx", (unsigned long long)v);
+}
+
+/* ---- responses ---- */
+
+static enum MHD_Result queue_reply(conn_ctx_t *ctx)
+{
+    mdl_http_t *http = ctx->http;
+    mdl_server_t *srv = http->srv;
+    mdl_request_t *req = &ctx->req;
+    struct MHD_Response *resp;
+    double total_s = mdl_now() - req->t_start;
+    char timing[160], retry[16];
+    enum MHD_Result ok;
+    int failed = 0;
+
+    if (!req->resp)
+        mdl_reply_error(req, 500, "internal", "handler produced no response");
+    resp = MHD_create_response_from_buffer(req->resp_len, req->resp, MHD_RESPMEM_MUST_FREE);
+    if (!resp)
+        return MHD_NO;
+    req->resp = NULL; /* the response owns it now */
+    snprintf(timing, sizeof timing,
+             "parse;dur=%.3f, queue;dur=%.3f, infer;dur=%.3f, total;dur=%.3f", req->parse_s * 1e3,
+             req->queue_s * 1e3, req->infer_s * 1e3, total_s * 1e3);
+    failed |= MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                      req->content_type ? req->content_type : "application/json") != MHD_YES;
+    failed |= MHD_add_response_header(resp, "X-Request-Id", req->request_id) != MHD_YES;
+    failed |= MHD_add_response_header(resp, "Server-Timing", timing) != MHD_YES;
+    if (req->retry_after_s) {
+        snprintf(retry, sizeof retry, "%u", req->retry_after_s);
+        failed |= MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, retry) != MHD_YES;
+    }
+    if (req->allow)
+        failed |= MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, req->allow) != MHD_YES;
+    if (srv->draining)
+        failed |= MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close") != MHD_YES;
+    if (failed) {
+        MHD_destroy_response(resp);
+        return MHD_NO;
+    }
+    ok = MHD_queue_response(ctx->conn, (unsigned)req->status, resp);
+    MHD_destroy_response(resp);
+    ctx->state = ST_SENT;
+
+    {
+        const char *model = req->slot ? req->slot->name : "";
+        mdl_access_entry_t e = {
+            .request_id = req->request_id,
+            .method = req->method,
+            .path = req->path,
+            .model = model,
+            .version = req->version,
+            .status = req->status,
+            .bytes_in = ctx->bytes_in,
+            .bytes_out = req->resp_len,
+            .parse_ms = req->parse_s * 1e3,
+            .queue_ms = req->queue_s * 1e3,
+            .infer_ms = req->infer_s * 1e3,
+            .total_ms = total_s * 1e3,
+        };
+        mdl_metrics_request(srv->metrics, req->route ? req->route->name : mdl_route_none, model,
+                            req->status, total_s);
+        if (req->batch_rows)
+            mdl_metrics_inference(srv->metrics, model, req->infer_s, req->queue_s, req->batch_rows);
+        if (mdl_log_access(&e))
+            uv_timer_start(&http->log_timer, on_log_timer, 200, 0);
+    }
+    return ok;
+}
+
+/* ---- deferral to the worker pool ---- */
+
+static void on_job_work(mdl_job_t *job)
+{
+    conn_ctx_t *ctx = CTX_OF(job, job);
+    ctx->work(&ctx->req);
+}
+
+static void on_job_done(mdl_job_t *job, int cancelled)
+{
+    conn_ctx_t *ctx = CTX_OF(job, job);
+    mdl_http_t *http = ctx->http;
+
+    if (!cancelled)
+        ctx->req.queue_s = job->t_start - job->t_submit;
+    ctx->done(http->srv, &ctx->req, cancelled);
+    if (cancelled && !ctx->req.resp)
+        mdl_reply_error(&ctx->req, 503, "shutting_down", "the server is shutting down");
+    ctx->state = ST_REPLY;
+    MHD_resume_connection(ctx->conn);
+    run_mhd(http);
+}
+
+int mdl_request_defer(mdl_server_t *srv, mdl_request_t *req, mdl_work_fn *work, mdl_done_fn *done)
+{
+    conn_ctx_t *ctx = CTX_OF(req, req);
+    int r;
+
+    ctx->work = work;
+    ctx->done = done;
+    ctx->job.work = on_job_work;
+    ctx->job.done = on_job_done;
+    r = mdl_pool_submit(srv->pool, &ctx->job);
+    if (r == 0)
+        ctx->state = ST_RUNNING;
+    return r;
+}
+
+/* ---- the access handler ---- */
+
+static int content_type_is_json(struct MHD_Connection *conn)
+{
+    const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    size_t n = strlen("application/json");
+
+    return ct && strncasecmp(ct, "application/json", n) == 0 &&
+           (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+}
+
+/* Everything checked before the body is read. Sets an error reply on failure. */
+static void check_request(conn_ctx_t *ctx, const char *url, const char *method)
+{
+    mdl_http_t *http = ctx->http;
+    mdl_server_t *srv = http->srv;
+    mdl_request_t *req = &ctx->req;
+    const char *rid = MHD_lookup_connection_value(ctx->conn, MHD_HEADER_KIND, "X-Request-Id");
+    const char *clen;
+    mdl_route_match_t match;
+    int r;
+
+    if (rid && valid_request_id(rid)) {
+        snprintf(req->request_id, sizeof req->request_id, "%s", rid);
+    } else {
+        generate_request_id(http, req->request_id, sizeof req->request_id);
+        if (rid) {
+            mdl_reply_error(req, 400, "invalid_request_id",
+                            "X-Request-Id must be 1 to 128 characters of [A-Za-z0-9._:-]");
+            return;
+        }
+    }
+    if (strlen(url) > srv->config.max_url_bytes) {
+        mdl_reply_error(req, 414, "uri_too_long", "request path is %zu bytes; the limit is %zu",
+                        strlen(url), srv->config.max_url_bytes);
+        return;
+    }
+    r = mdl_router_match(method, url, &match);
+    if (r == -ENOENT) {
+        mdl_reply_error(req, 404, "not_found", "no route for %s %s", method, url);
+        return;
+    }
+    if (r == -EPERM) {
+        snprintf(ctx->allow, sizeof ctx->allow, "%s", match.allow);
+        req->allow = ctx->allow;
+        mdl_reply_error(req, 405, "method_not_allowed", "%s is not allowed on %s; use %s", method,
+                        url, match.allow);
+        return;
+    }
+    req->route = match.route;
+    if (match.route->flags & MDL_ROUTE_MODEL) {
+        mdl_slot_t *slot = mdl_registry_find(srv->registry, match.model);
+        if (!slot) {
+            mdl_reply_error(req, 404, "model_not_found", "model '%s' not found", match.model);
+            return;
+        }
+        req->slot = slot;
+        if (match.version >= 0 && match.version != slot->version) {
+            mdl_reply_error(req, 404, "version_not_found", "model '%s' has no version %ld loaded%s",
+                            slot->name, match.version,
+                            slot->version >= 0 ? "" : " (no version is loaded)");
+            return;
+        }
+        if (match.route->flags & MDL_ROUTE_READY) {
+            req->model = mdl_registry_acquire(slot);
+            if (!req->model) {
+                mdl_reply_error(req, 503, "model_not_ready", "model '%s' is %s%s%s", slot->name,
+                                mdl_slot_state_name(slot->state), slot->last_error[0] ? ": " : "",
+                                slot->last_error);
+                return;
+            }
+            req->version = slot->version;
+        }
+    }
+    ctx->body_limit = match.route->max_body == SIZE_MAX ? srv->config.max_body_bytes
+                                                         : match.route->max_body;
+    clen = MHD_lookup_connection_value(ctx->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (clen) {
+        char *end;
+        unsigned long long n = strtoull(clen, &end, 10);
+        if (*end == '\0' && n > ctx->body_limit) {
+            mdl_reply_error(req, 413, "body_too_large", "request body is %llu bytes; the limit is %zu",
+                            n, ctx->body_limit);
+            return;
+        }
+    }
+    if ((match.route->flags & MDL_ROUTE_JSON) && !content_type_is_json(ctx->conn)) {
+        const char *ct = MHD_lookup_connection_value(ctx->conn, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_CONTENT_TYPE);
+        mdl_reply_error(req, 415, "unsupported_media_type",
+                        "Content-Type must be application/json, got '%s'", ct ? ct : "(none)");
+        return;
+    }
+}
+
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
+                                 const char *method, const char *version, const char *upload_data,
+                                 size_t *upload_data_size, void **req_cls)
+{
+    mdl_http_t *http = cls;
+    conn_ctx_t *ctx = *req_cls;
+    (void)version;
+
+    if (!ctx) {
+        ctx = calloc(1, sizeof *ctx);
+        if (!ctx)
+            return MHD_NO;
+        *req_cls = ctx;
+        ctx->http = http;
+        ctx->conn = conn;
+        ctx->req.t_start = mdl_now();
+        ctx->req.method = method;
+        ctx->req.path = url;
+        ctx->req.version = -1;
+        http->inflight++;
+        mdl_metrics_inflight(http->srv->metrics, 1);
+        check_request(ctx, url, method);
+        if (ctx->req.resp)
+            return queue_reply(ctx); /* before any body is read */
+        return MHD_YES;
+    }
+    if (ctx->state == ST_REPLY)
+        return queue_reply(ctx);
+    if (ctx->state != ST_NEW)
+        return MHD_YES;
+    if (*upload_data_size) {
+        size_t n = *upload_data_size;
+        ctx->bytes_in += n;
+        *upload_data_size = 0;
+        if (!ctx->too_large && ctx->body.len + n > ctx->body_limit) {
+            ctx->too_large = 1;
+            mdl_buf_done(&ctx->body);
+        }
+        if (ctx->too_large)
+            return ctx->bytes_in > 4 * ctx->body_limit + 65536 ? MHD_NO : MHD_YES;
+        mdl_buf_append(&ctx->body, upload_data, n);
+        return ctx->body.failed ? MHD_NO : MHD_YES;
+    }
+    /* The whole body is here. */
+    if (ctx->too_large) {
+        mdl_reply_error(&ctx->req, 413, "body_too_large", "request body exceeds the %zu-byte limit",
+                        ctx->body_limit);
+        return queue_reply(ctx);
+    }
+    ctx->req.body = ctx->body.data ? ctx->body.data : "";
+    ctx->req.body_len = ctx->body.len;
+    ctx->req.route->handler(http->srv, &ctx->req);
+    if (ctx->state == ST_RUNNING) {
+        MHD_suspend_connection(conn);
+        return MHD_YES;
+    }
+    return queue_reply(ctx);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    mdl_http_t *http = cls;
+    conn_ctx_t *ctx = *req_cls;
+    (void)conn, (void)toe;
+
+    if (!ctx)
+        return;
+    *req_cls = NULL;
+    mdl_model_unref(ctx->req.model);
+    free(ctx->req.resp);
+    mdl_buf_done(&ctx->body);
+    free(ctx);
+    http->inflight--;
+    mdl_metrics_inflight(http->srv->metrics, -1);
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+    size_t n;
+    (void)cls;
+
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    n = strlen(msg);
+    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
+        msg[--n] = '\0';
+    mdl_log_event(MDL_LOG_DEBUG, "http", "msg", msg, NULL);
+}
+
+/* ---- start, drain, stop ---- */
+
+static uint64_t random_seed(void)
+{
+    uint64_t v = 0;
+    FILE *f = fopen("/dev/urandom", "rb");
+
+    if (!f || fread(&v, sizeof v, 1, f) != 1)
+        v = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+    if (f)
+        fclose(f);
+    return v;
+}
+
+int mdl_http_start(mdl_server_t *srv, char *bound, size_t bound_size, mdl_err_t *reterr)
+{
+    mdl_http_t *http = calloc(1, sizeof *http);
+    const mdl_config_t *c = &srv->config;
+    struct sockaddr_storage addr;
+    socklen_t addr_len;
+    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_TURBO;
+    const char *host = strcmp(c->listen_host, "localhost") == 0 ? "127.0.0.1" : c->listen_host;
+    const union MHD_DaemonInfo *info;
+    int r;
+
+    if (!http)
+        return mdl_err_set(reterr, -ENOMEM, "out of memory");
+    http->srv = srv;
+    http->id_seed = random_seed();
+    memset(&addr, 0, sizeof addr);
+    if (inet_pton(AF_INET, host, &((struct sockaddr_in *)&addr)->sin_addr) == 1) {
+        struct sockaddr_in *a4 = (struct sockaddr_in *)&addr;
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons((uint16_t)c->listen_port);
+        addr_len = sizeof *a4;
+    } else if (inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)&addr)->sin6_addr) == 1) {
+        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&addr;
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)c->listen_port);
+        addr_len = sizeof *a6;
+        flags |= MHD_USE_IPv6;
+    } else {
+        free(http);
+        return mdl_err_set(reterr, -EINVAL, "listen: '%s' is not a numeric IPv4/IPv6 address",
+                           c->listen_host);
+    }
+    (void)addr_len;
+    http->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_access, http, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)c->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)c->connection_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)128 * 1024,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_NOTIFY_COMPLETED, on_completed, http,
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, http, MHD_OPTION_END);
+    if (!http->daemon) {
+        free(http);
+        return mdl_err_set(reterr, -EADDRINUSE, "cannot listen on %s:%u (address in use or not available)",
+                           c->listen_host, c->listen_port);
+    }
+    info = MHD_get_daemon_info(http->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+    r = uv_poll_init(srv->loop, &http->poll, info->epoll_fd);
+    if (r < 0) {
+        MHD_stop_daemon(http->daemon);
+        free(http);
+        return mdl_err_set(reterr, r, "uv_poll_init: %s", uv_strerror(r));
+    }
+    http->poll.data = http;
+    uv_timer_init(srv->loop, &http->timer);
+    http->timer.data = http;
+    uv_timer_init(srv->loop, &http->log_timer);
+    uv_timer_init(srv->loop, &http->drain_timer);
+    http->drain_timer.data = http;
+    uv_poll_start(&http->poll, UV_READABLE, on_mhd_poll);
+    info = MHD_get_daemon_info(http->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    snprintf(bound, bound_size, strchr(host, ':') ? "[%s]:%u" : "%s:%u", host, (unsigned)info->port);
+    srv->http = http;
+    run_mhd(http);
+    return 0;
+}
+
+static void on_drain_tick(uv_timer_t *t)
+{
+    mdl_http_t *http = t->data;
+
+    /* Quiet for 100 ms in a row: a keep-alive client that had a request on the wire when
+     * draining began has had time to be seen. */
+    http->quiet_ticks = http->inflight == 0 ? http->quiet_ticks + 1 : 0;
+    if (http->quiet_ticks >= 5 || mdl_now() >= http->drain_deadline) {
+        uv_timer_stop(t);
+        if (http->inflight)
+            mdl_log_event(MDL_LOG_WARN, "drain_deadline", "msg", "requests still in flight", NULL);
+        http->on_drained(http->srv);
+    }
+}
+
+void mdl_http_drain(mdl_http_t *http, void (*on_drained)(mdl_server_t *srv))
+{
+    MHD_socket fd;
+
+    if (http->on_drained)
+        return;
+    http->on_drained = on_drained;
+    http->drain_deadline = mdl_now() + http->srv->config.drain_timeout_ms / 1000.0;
+    fd = MHD_quiesce_daemon(http->daemon);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+    uv_timer_start(&http->drain_timer, on_drain_tick, 20, 20);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    mdl_http_t *http = h->data;
+
+    if (h == (uv_handle_t *)&http->drain_timer)
+        free(http); /* closed last */
+}
+
+void mdl_http_stop(mdl_http_t *http)
+{
+    /* Every job's done callback has run (the pool is stopped), so nothing is suspended;
+     * one more run sends what they queued. Then stop MHD before closing its fd's watcher
+     * would leave it polling a dead fd: MHD may call NOTIFY_COMPLETED while stopping. */
+    MHD_run(http->daemon);
+    uv_poll_stop(&http->poll);
+    MHD_stop_daemon(http->daemon);
+    mdl_log_flush();
+    http->log_timer.data = http;
+    uv_close((uv_handle_t *)&http->poll, on_handle_closed);
+    uv_close((uv_handle_t *)&http->timer, on_handle_closed);
+    uv_close((uv_handle_t *)&http->log_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&http->drain_timer, on_handle_closed);
+}

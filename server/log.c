@@ -1,0 +1,234 @@
+#include "log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static mdl_log_level_t min_level = MDL_LOG_INFO;
+static mdl_log_format_t log_format = MDL_LOG_TEXT;
+
+/* Access lines collect here; 64 KiB holds a few hundred lines. */
+static char access_buf[65536];
+static size_t access_len;
+
+static const char *const level_names[] = {"debug", "info", "warn", "error"};
+
+int mdl_log_level_parse(const char *s, mdl_log_level_t *ret)
+{
+    for (int i = 0; i < 4; i++)
+        if (strcmp(s, level_names[i]) == 0) {
+            *ret = (mdl_log_level_t)i;
+            return 0;
+        }
+    return -EINVAL;
+}
+
+int mdl_log_format_parse(const char *s, mdl_log_format_t *ret)
+{
+    if (strcmp(s, "text") == 0)
+        *ret = MDL_LOG_TEXT;
+    else if (strcmp(s, "json") == 0)
+        *ret = MDL_LOG_JSON;
+    else
+        return -EINVAL;
+    return 0;
+}
+
+void mdl_log_setup(mdl_log_level_t level, mdl_log_format_t format)
+{
+    min_level = level;
+    log_format = format;
+}
+
+/* A line under construction; silently truncated if a value is absurdly long. */
+typedef struct line {
+    char buf[4096];
+    size_t len;
+} line_t;
+
+static void put(line_t *l, const char *s, size_t n)
+{
+    if (n > sizeof l->buf - 2 - l->len)
+        n = sizeof l->buf - 2 - l->len;
+    memcpy(l->buf + l->len, s, n);
+    l->len += n;
+}
+
+static void puts_(line_t *l, const char *s) { put(l, s, strlen(s)); }
+
+static void putf(line_t *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void putf(line_t *l, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(l->buf + l->len, sizeof l->buf - 2 - l->len, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        l->len += (size_t)n < sizeof l->buf - 2 - l->len ? (size_t)n : sizeof l->buf - 3 - l->len;
+}
+
+/* Quoted and escaped so that request-controlled text can neither break a line nor forge
+ * fields: JSON string rules serve both formats. */
+static void put_quoted(line_t *l, const char *s)
+{
+    put(l, "\"", 1);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\') {
+            char esc[2] = {'\\', (char)*p};
+            put(l, esc, 2);
+        } else if (*p < 0x20 || *p == 0x7f) {
+            putf(l, "\\u%04x", *p);
+        } else {
+            put(l, (const char *)p, 1);
+        }
+    }
+    put(l, "\"", 1);
+}
+
+/* Text values that are plain tokens stay unquoted, for readability. */
+static int is_token(const char *s)
+{
+    if (!*s)
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              strchr("._-/:+", *s)))
+            return 0;
+    return 1;
+}
+
+static void begin(line_t *l, mdl_log_level_t level, const char *event)
+{
+    struct timespec ts;
+    struct tm tm;
+    char when[40];
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
+    l->len = 0;
+    if (log_format == MDL_LOG_JSON)
+        putf(l, "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"event\":\"%s\"", when, ts.tv_nsec / 1000000,
+             level_names[level], event);
+    else
+        putf(l, "%s.%03ldZ %s %s", when, ts.tv_nsec / 1000000, level_names[level], event);
+}
+
+static void field_str(line_t *l, const char *key, const char *value)
+{
+    if (log_format == MDL_LOG_JSON) {
+        putf(l, ",\"%s\":", key);
+        put_quoted(l, value);
+    } else {
+        putf(l, " %s=", key);
+        if (is_token(value))
+            puts_(l, value);
+        else
+            put_quoted(l, value);
+    }
+}
+
+static void field_raw(line_t *l, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void field_raw(line_t *l, const char *key, const char *fmt, ...)
+{
+    char v[64];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(v, sizeof v, fmt, ap);
+    va_end(ap);
+    putf(l, log_format == MDL_LOG_JSON ? ",\"%s\":%s" : " %s=%s", key, v);
+}
+
+static void end(line_t *l)
+{
+    if (log_format == MDL_LOG_JSON)
+        put(l, "}", 1);
+    l->buf[l->len++] = '\n';
+}
+
+static void write_all(const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(STDERR_FILENO, p, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return; /* nowhere left to report it */
+        }
+        p += w, n -= (size_t)w;
+    }
+}
+
+void mdl_log_flush(void)
+{
+    write_all(access_buf, access_len);
+    access_len = 0;
+}
+
+void mdl_log_event(mdl_log_level_t level, const char *event, ...)
+{
+    line_t l;
+    va_list ap;
+    const char *key;
+
+    if (level < min_level)
+        return;
+    begin(&l, level, event);
+    va_start(ap, event);
+    while ((key = va_arg(ap, const char *)) != NULL) {
+        const char *value = va_arg(ap, const char *);
+        field_str(&l, key, value ? value : "");
+    }
+    va_end(ap);
+    end(&l);
+    mdl_log_flush(); /* keep lines in order */
+    write_all(l.buf, l.len);
+}
+
+void mdl_log(mdl_log_level_t level, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    mdl_log_event(level, "message", "msg", msg, NULL);
+}
+
+int mdl_log_access(const mdl_access_entry_t *e)
+{
+    line_t l;
+    int was_empty = access_len == 0;
+
+    if (MDL_LOG_INFO < min_level)
+        return 0;
+    begin(&l, MDL_LOG_INFO, "access");
+    field_str(&l, "request_id", e->request_id);
+    field_str(&l, "method", e->method);
+    field_str(&l, "path", e->path);
+    field_raw(&l, "status", "%d", e->status);
+    if (e->model[0]) {
+        field_str(&l, "model", e->model);
+        if (e->version >= 0)
+            field_raw(&l, "version", "%ld", e->version);
+    }
+    field_raw(&l, "bytes_in", "%zu", e->bytes_in);
+    field_raw(&l, "bytes_out", "%zu", e->bytes_out);
+    field_raw(&l, "parse_ms", "%.3f", e->parse_ms);
+    field_raw(&l, "queue_ms", "%.3f", e->queue_ms);
+    field_raw(&l, "infer_ms", "%.3f", e->infer_ms);
+    field_raw(&l, "total_ms", "%.3f", e->total_ms);
+    end(&l);
+    if (access_len + l.len > sizeof access_buf)
+        mdl_log_flush();
+    memcpy(access_buf + access_len, l.buf, l.len);
+    access_len += l.len;
+    return was_empty;
+}

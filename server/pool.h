@@ -1,0 +1,39 @@
+/* The inference worker pool: a fixed number of threads and a bounded queue. Jobs are
+ * submitted on the loop thread; `work` runs on a worker, then `done` runs back on the loop
+ * thread (woken through a uv_async_t). Separate from libuv's own pool, which model loads
+ * and file system calls use, so inference never starves them nor they it. */
+#ifndef MDL_POOL_H
+#define MDL_POOL_H
+
+#include <stddef.h>
+
+struct uv_loop_s;
+typedef struct mdl_pool mdl_pool_t;
+typedef struct mdl_job mdl_job_t;
+
+struct mdl_job {
+    void (*work)(mdl_job_t *job);               /* worker thread */
+    void (*done)(mdl_job_t *job, int cancelled); /* loop thread */
+    double t_submit, t_start, t_end;            /* monotonic seconds, set by the pool */
+    mdl_job_t *_next;
+};
+
+/* Loop thread. threads >= 1; at most threads + max_queue jobs in the pool at once. */
+int mdl_pool_new(struct uv_loop_s *loop, unsigned threads, unsigned max_queue, mdl_pool_t **ret);
+
+/* Loop thread. 0, or -EBUSY when full, or -ECANCELED after mdl_pool_stop. The job must stay
+ * alive until its done callback has run. */
+int mdl_pool_submit(mdl_pool_t *p, mdl_job_t *job);
+
+/* Jobs submitted and not yet done. */
+size_t mdl_pool_pending(const mdl_pool_t *p);
+
+/* Loop thread. Cancels queued jobs (done with cancelled=1), waits for running ones, calls
+ * every outstanding done callback, joins the threads. Idempotent. */
+void mdl_pool_stop(mdl_pool_t *p);
+
+/* Loop thread, after mdl_pool_stop; closes the async handle, then frees the pool in its
+ * close callback. */
+void mdl_pool_free(mdl_pool_t *p);
+
+#endif

@@ -1,0 +1,27 @@
+/* The one context every request reaches the process through: configuration, registry,
+ * metrics, workers and the HTTP front. Owned by main(); loop thread only. */
+#ifndef MDL_SERVER_H
+#define MDL_SERVER_H
+
+#include <stdbool.h>
+
+#include "config.h"
+#include "metrics.h"
+#include "pool.h"
+#include "registry.h"
+
+struct uv_loop_s;
+typedef struct mdl_http mdl_http_t;
+typedef struct mdl_server mdl_server_t;
+
+struct mdl_server {
+    mdl_config_t config;
+    struct uv_loop_s *loop;
+    mdl_metrics_t *metrics;
+    mdl_registry_t *registry;
+    mdl_pool_t *pool;
+    mdl_http_t *http;
+    bool draining;  /* SIGTERM/SIGINT seen: readiness 503, listener closed */
+};
+
+#endif
