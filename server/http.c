@@ -271,9 +271,11 @@ static void check_request(conn_ctx_t *ctx, const char *url, const char *method)
         if (match.route->flags & MDL_ROUTE_READY) {
             req->model = mdl_registry_acquire(slot);
             if (!req->model) {
-                mdl_reply_error(req, 503, "model_not_ready", "model '%s' is %s%s%s", slot->name,
-                                mdl_slot_state_name(slot->state), slot->last_error[0] ? ": " : "",
-                                slot->last_error);
+                if (slot->state == MDL_SLOT_LOADING)
+                    mdl_reply_error(req, 503, "model_not_ready", "model '%s' is still loading", slot->name);
+                else
+                    mdl_reply_error(req, 503, "model_not_ready", "model '%s' failed to load: %s",
+                                    slot->name, slot->last_error);
                 return;
             }
             req->version = slot->version;
@@ -300,6 +302,14 @@ static void check_request(conn_ctx_t *ctx, const char *url, const char *method)
     }
 }
 
+static int has_body(struct MHD_Connection *conn)
+{
+    const char *clen = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+
+    return (clen && strcmp(clen, "0") != 0) ||
+           MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+}
+
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
                                  const char *method, const char *version, const char *upload_data,
                                  size_t *upload_data_size, void **req_cls)
@@ -322,8 +332,14 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         http->inflight++;
         mdl_metrics_inflight(http->srv->metrics, 1);
         check_request(ctx, url, method);
-        if (ctx->req.resp)
-            return queue_reply(ctx); /* before any body is read */
+        if (ctx->req.resp) {
+            /* Refused before the body: answering now closes the connection (the unread
+             * body cannot be skipped), so a request without a body answers on the next
+             * call and keeps its connection. */
+            if (has_body(conn))
+                return queue_reply(ctx);
+            ctx->state = ST_REPLY;
+        }
         return MHD_YES;
     }
     if (ctx->state == ST_REPLY)
