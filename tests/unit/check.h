@@ -56,10 +56,12 @@ static int check_passed, check_failed, check_current_failed;
         }                                                                                          \
     } while (0)
 
-static inline int check_summary(void)
+static inline int check_summary_(const char *file)
 {
-    printf("%s: %d passed, %d failed\n", __FILE__, check_passed, check_failed);
+    const char *base = strrchr(file, '/');
+    printf("%s: %d passed, %d failed\n", base ? base + 1 : file, check_passed, check_failed);
     return check_failed ? 1 : 0;
 }
+#define check_summary() check_summary_(__FILE__)
 
 #endif
