@@ -27,6 +27,7 @@ struct mdl_http {
     double drain_deadline;
     void (*on_drained)(mdl_server_t *srv);
     uint64_t id_seed, id_counter;
+    unsigned open_handles;    /* stop: freed when the last close callback has run */
 };
 
 typedef enum { ST_NEW, ST_RUNNING, ST_REPLY, ST_SENT } conn_state_t;
@@ -518,8 +519,8 @@ static void on_handle_closed(uv_handle_t *h)
 {
     mdl_http_t *http = h->data;
 
-    if (h == (uv_handle_t *)&http->drain_timer)
-        free(http); /* closed last */
+    if (--http->open_handles == 0)
+        free(http);
 }
 
 void mdl_http_stop(mdl_http_t *http)
@@ -532,6 +533,7 @@ void mdl_http_stop(mdl_http_t *http)
     MHD_stop_daemon(http->daemon);
     mdl_log_flush();
     http->log_timer.data = http;
+    http->open_handles = 4;
     uv_close((uv_handle_t *)&http->poll, on_handle_closed);
     uv_close((uv_handle_t *)&http->timer, on_handle_closed);
     uv_close((uv_handle_t *)&http->log_timer, on_handle_closed);

@@ -287,13 +287,13 @@ def test_huge_request_line_does_not_hurt(daemon):
 
 # -- X-Request-Id and Server-Timing ----------------------------------------------------------
 
-@pytest.mark.parametrize("rid", ["abc-123._:XYZ", "r" * 128, "7"])
+@pytest.mark.parametrize("rid", ["abc-123._:XYZ", "r" * 128, "7"], ids=["mixed", "len128", "len1"])
 @pytest.mark.parametrize("method,path,body,status", [
     ("POST", PREDICT, GOOD_BODY, 200),
     ("GET", "/healthz", None, 200),
     ("POST", "/v1/models/nosuchmodel:predict", GOOD_BODY, 404),
     ("POST", PREDICT, b"{", 400),
-])
+], ids=["predict200", "healthz200", "model404", "json400"])
 def test_request_id_echoed(daemon, rid, method, path, body, status):
     headers = {"X-Request-Id": rid}
     if body is not None:
