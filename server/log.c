@@ -104,13 +104,18 @@ static int is_token(const char *s)
 
 static void begin(line_t *l, mdl_log_level_t level, const char *event)
 {
+    /* Formatting the date is most of a line's cost; it changes once a second. */
+    static _Thread_local time_t cached_sec = -1;
+    static _Thread_local char when[40];
     struct timespec ts;
-    struct tm tm;
-    char when[40];
 
     clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (ts.tv_sec != cached_sec) {
+        struct tm tm;
+        gmtime_r(&ts.tv_sec, &tm);
+        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
+        cached_sec = ts.tv_sec;
+    }
     l->len = 0;
     if (log_format == MDL_LOG_JSON)
         putf(l, "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"event\":\"%s\"", when, ts.tv_nsec / 1000000,
