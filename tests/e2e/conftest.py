@@ -523,7 +523,8 @@ def write_lr_model(repo_dir, name, features, weights, bias, version=1, classes=(
                    config=True):
     """Writes a hand-made binary logistic-regression model folder
     <repo>/<name>/config.json + <repo>/<name>/<version>/lr.json in the format of
-    docs/lr-format.md. Returns the artifact path. Its probability for a row x is
+    docs/lr-format.md (written by hand, not by the exporter, so the suites do not depend
+    on it). Returns the artifact path. Its probability for a row x is
     sigmoid(bias + sum(w*x)); see lr_expected()."""
     assert len(features) == len(weights)
     mdir = Path(repo_dir) / name
@@ -541,6 +542,7 @@ def lr_document(features, weights, bias, classes=(0, 1)):
     return {
         "format": "modeld-lr",
         "format_version": 1,
+        "producer": "tests/e2e/conftest.py (hand-made)",
         "estimator": "LogisticRegression",
         "task": "binary",
         "features": [{"name": f} for f in features],

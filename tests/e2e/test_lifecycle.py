@@ -228,10 +228,13 @@ class Hammer(threading.Thread):
             except OSError as e:
                 self.failures.append((t0, time.monotonic(), f"connect: {e!r}"))
                 return
+            phase = "sending the request"
             try:
                 c.request("POST", "/v1/models/toy:predict", BIG_BODY,
                           {"Content-Type": "application/json"})
+                phase = "waiting for the response"
                 r = c.getresponse()
+                phase = "reading the response body"
                 data = r.read()
                 if r.status != 200:
                     self.failures.append((t0, time.monotonic(), f"HTTP {r.status}: {data[:300]!r}"))
@@ -243,7 +246,8 @@ class Hammer(threading.Thread):
                     continue
                 self.ok.append((t0, time.monotonic()))
             except (OSError, http.client.HTTPException, ValueError, KeyError) as e:
-                self.failures.append((t0, time.monotonic(), repr(e)))
+                self.failures.append((t0, time.monotonic(),
+                                      f"connected, then {e!r} while {phase}"))
             finally:
                 c.close()
 
@@ -275,21 +279,32 @@ def test_drain_loses_no_request(toy_repo, sig):
 
         t_sig = time.monotonic()
         d.send_signal(sig)
-        time.sleep(0.3)
 
-        # /readyz during drain: 503 "draining" if reachable at all.
-        drain_answers = []
-        try:
-            drain_answers.append(d.request("GET", "/readyz", conn=ka)[:3])
-        except (OSError, http.client.HTTPException) as e:
-            drain_answers.append(("unreachable (keep-alive)", repr(e)))
-        try:
-            drain_answers.append(d.request("GET", "/readyz", timeout=5)[:3])
-        except ConnectionRefusedError as e:
-            drain_answers.append(("refused (new connection)", repr(e)))
+        # /readyz on the keep-alive connection until it stops saying 200 (the loop may
+        # take a moment under this load to see the signal): then 503 "draining", or the
+        # connection is gone. Either way draining has begun before the slow upload ends.
+        ka_answers, t_drain_seen = [], None
+        while time.monotonic() < t_sig + 5:
+            try:
+                st, _, body = d.request("GET", "/readyz", conn=ka)
+            except (OSError, http.client.HTTPException) as e:
+                ka_answers.append(("unreachable", repr(e)))
+                t_drain_seen = time.monotonic()
+                break
+            ka_answers.append((st, body))
+            if st != 200:
+                t_drain_seen = time.monotonic()
+                break
+            time.sleep(0.05)
         ka.close()
+        # A new connection now: refused (listener closed) or 503 "draining".
+        try:
+            st, _, body = d.request("GET", "/readyz", timeout=5)
+            new_conn_answer = (st, body)
+        except ConnectionRefusedError as e:
+            new_conn_answer = ("refused", repr(e))
 
-        time.sleep(0.7)
+        time.sleep(0.5)
         slow_answer = b""
         try:
             slow.sendall(small[len(small) // 2:])
@@ -312,8 +327,9 @@ def test_drain_loses_no_request(toy_repo, sig):
 
     assert rc == 0, f"exit code {rc} after {sig.name}"
     failures = [f for t in hammers for f in t.failures]
+    seen = f"{t_drain_seen - t_sig:+.3f}s" if t_drain_seen else "never"
     assert not failures, (f"{len(failures)} request(s) lost around {sig.name} "
-                          f"(times relative to the signal): "
+                          f"(times relative to the signal; drain visible on /readyz at {seen}): "
                           + "; ".join(f"[{a - t_sig:+.3f}s..{b - t_sig:+.3f}s] {w}"
                                       for a, b, w in failures[:5]))
     for t in hammers:
@@ -326,76 +342,9 @@ def test_drain_loses_no_request(toy_repo, sig):
     st, _, body = parse_raw_response(slow_answer)
     assert st == 200 and len(body["predictions"]) == 50, (st, body)
 
-    for ans in drain_answers:
-        if isinstance(ans[0], int):
-            st, _, body = ans
+    assert ka_answers and ka_answers[-1][0] != 200, \
+        f"/readyz still 200 five seconds after {sig.name}: {ka_answers[-3:]!r}"
+    for st, body in (ka_answers[-1], new_conn_answer):
+        if isinstance(st, int):
             assert st == 503 and body.get("status") == "draining", \
-                f"/readyz during drain answered {st} {body!r}, want 503 draining"
-
-
-# -- command line -------------------------------------------------------------------------
-
-def test_check_config_accepts_shipped_config():
-    conf = REPO_ROOT / "conf" / "modeld.json"
-    assert conf.is_file(), f"{conf} missing"
-    cp = run_modeld(["--check-config", "--config", conf])
-    assert cp.returncode == 0, f"--check-config {conf}: exit {cp.returncode}\n{cp.stdout}{cp.stderr}"
-
-
-BAD_CONFIGS = [
-    ("unknown_key", {"workers": 2, "frobnicate_level": 3}, "frobnicate_level"),
-    ("workers_string", {"workers": "many"}, "workers"),
-    ("max_body_negative", {"max_body_bytes": -1}, "max_body_bytes"),
-    ("log_level_bad", {"log_level": "loud"}, "log_level"),
-    ("listen_bad", {"listen": "no-port-here"}, "listen"),
-    ("depth_not_number", {"max_json_depth": [1]}, "max_json_depth"),
-]
-
-
-@pytest.mark.parametrize("cfg,key", [c[1:] for c in BAD_CONFIGS], ids=[c[0] for c in BAD_CONFIGS])
-def test_check_config_rejects(tmp_path, cfg, key):
-    p = tmp_path / "bad.json"
-    p.write_text(json.dumps(cfg))
-    cp = run_modeld(["--check-config", "--config", p])
-    out = cp.stdout + cp.stderr
-    assert cp.returncode == 2, f"--check-config on {cfg}: exit {cp.returncode}, want 2\n{out}"
-    assert key in out, f"--check-config on {cfg}: message does not name {key!r}:\n{out}"
-
-
-def test_check_config_malformed_json(tmp_path):
-    p = tmp_path / "broken.json"
-    p.write_text('{"workers": 2,')
-    cp = run_modeld(["--check-config", "--config", p])
-    assert cp.returncode != 0
-    assert "broken.json" in cp.stdout + cp.stderr
-
-
-def test_bad_config_refuses_to_start(tmp_path, toy_repo):
-    """Not only --check-config: a daemon started with a bad config exits 2 and never
-    writes its ready file."""
-    p = tmp_path / "bad.json"
-    p.write_text(json.dumps({"frobnicate_level": 3}))
-    ready = tmp_path / "ready"
-    cp = run_modeld(["--config", p, "--listen", "127.0.0.1:0", "--ready-file", ready,
-                     "--model-repository", toy_repo])
-    assert cp.returncode == 2, f"exit {cp.returncode}\n{cp.stderr}"
-    assert "frobnicate_level" in cp.stdout + cp.stderr
-    assert not ready.exists()
-
-
-def test_version_and_help():
-    cp = run_modeld(["--version"])
-    assert cp.returncode == 0, cp.stderr
-    assert re.search(r"modeld.*\d+\.\d+", cp.stdout), f"--version printed {cp.stdout!r}"
-    cp = run_modeld(["--help"])
-    assert cp.returncode == 0, cp.stderr
-    out = cp.stdout + cp.stderr
-    for flag in ("--config", "--listen", "--model-repository", "--ready-file", "--log-format",
-                 "--log-level", "--check-config", "--help", "--version"):
-        assert flag in out, f"--help does not mention {flag}:\n{out}"
-
-
-def test_unknown_flag_is_refused():
-    cp = run_modeld(["--no-such-flag"])
-    assert cp.returncode != 0
-    assert "--no-such-flag" in cp.stdout + cp.stderr
+                f"/readyz during drain after {sig.name} answered {st} {body!r}, want 503 draining"
