@@ -198,6 +198,39 @@ def test_models_list_and_metadata(tmp_path):
             0.2 * 40 - 0.1 * 3.0 + 0.7 * 1.5 - 0.3, abs=1e-6), pb
 
 
+def test_bundled_demo_repository_serves(demo_repo):
+    """conf/models as shipped: loads, describes itself, and classifies the data it was
+    trained on (scikit-learn's bundled breast-cancer set) about as well as any fitted
+    LR does. Bit-level fidelity is test_lr_fidelity.py's job."""
+    from sklearn.datasets import load_breast_cancer
+    data = load_breast_cancer()
+    with Daemon(demo_repo) as d:
+        st, _, lst = d.request("GET", "/v1/models")
+        assert st == 200
+        assert [(m["name"], m["kind"], m["state"]) for m in lst["models"]] == \
+            [("breast_cancer", "lr", "ready")], lst
+        st, _, meta = d.request("GET", "/v1/models/breast_cancer")
+        assert st == 200, meta
+        assert meta["task"] == "binary" and meta["classes"] == ["benign", "malignant"], meta
+        assert len(meta["inputs"]) == 30 and all(i["type"] == "number" for i in meta["inputs"])
+        art = demo_repo / "breast_cancer" / "1" / "lr.json"
+        assert meta["artifact"]["sha256"] == hashlib.sha256(art.read_bytes()).hexdigest()
+
+        rows = data.data[:60].tolist()
+        st, _, pb = d.predict("breast_cancer", rows)
+        assert st == 200, pb
+        probs = pb["predictions"]
+        assert len(probs) == 60 and all(0.0 <= p <= 1.0 for p in probs), probs
+        # classes[1] is "malignant"; sklearn's target 0 means malignant.
+        truth = [t == 0 for t in data.target[:60]]
+        agree = sum((p > 0.5) == t for p, t in zip(probs, truth))
+        assert agree >= 57, f"demo model agrees with the labels on only {agree}/60 training rows"
+        # Named-feature rows give the same answers as positional ones.
+        names = [i["name"] for i in meta["inputs"]]
+        st, _, pn = d.predict("breast_cancer", [dict(zip(names, r)) for r in rows[:5]])
+        assert st == 200 and pn["predictions"] == pytest.approx(probs[:5], abs=1e-12), pn
+
+
 # -- graceful drain ------------------------------------------------------------------------
 
 ROWS = [[(i % 90), (i % 7) * 0.5, (i % 13) - 6.0] for i in range(20000)]
@@ -348,3 +381,120 @@ def test_drain_loses_no_request(toy_repo, sig):
         if isinstance(st, int):
             assert st == 503 and body.get("status") == "draining", \
                 f"/readyz during drain after {sig.name} answered {st} {body!r}, want 503 draining"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_drain_serves_connections_already_queued(toy_repo, sig):
+    """Deterministic form of the accept/close race: while the daemon is stopped (SIGSTOP,
+    as a busy loop would be) 30 clients connect and send complete requests; the kernel
+    queues them on the listen socket. Then the drain signal arrives first. All 30 were
+    sent before draining began, so all 30 must get a 200, none a reset."""
+    body = json.dumps({"instances": [[30, 2.0, 0.5]]}).encode()
+    req = (b"POST /v1/models/toy:predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+           b"Connection: close\r\nContent-Length: %d\r\n\r\n" % len(body)) + body
+    with Daemon(toy_repo) as d:
+        os.kill(d.proc.pid, signal.SIGSTOP)
+        socks = []
+        try:
+            for _ in range(30):
+                s = socket.create_connection((d.host, d.port), timeout=10)
+                s.sendall(req)
+                socks.append(s)
+            d.send_signal(sig)
+            time.sleep(0.05)
+        finally:
+            os.kill(d.proc.pid, signal.SIGCONT)
+        outcomes = []
+        for s in socks:
+            data = b""
+            try:
+                while True:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+            except OSError as e:
+                outcomes.append(f"reset after {len(data)} bytes: {e!r}")
+                continue
+            finally:
+                s.close()
+            try:
+                st, _, rb = parse_raw_response(data)
+            except Exception as e:  # noqa: BLE001 - any unparsable answer is a loss
+                outcomes.append(f"unparsable answer {data[:80]!r}: {e!r}")
+                continue
+            ok = st == 200 and rb["predictions"][0] == pytest.approx(toy_expected([30, 2.0, 0.5]))
+            outcomes.append("200" if ok else f"HTTP {st} {rb!r}")
+        rc = d.wait_exit(20)
+    lost = [o for o in outcomes if o != "200"]
+    assert not lost, (f"{len(lost)} of 30 requests queued before {sig.name} were lost, e.g. "
+                      f"{lost[0]}")
+    assert rc == 0
+
+
+# -- command line -------------------------------------------------------------------------
+
+def test_check_config_accepts_shipped_config():
+    conf = REPO_ROOT / "conf" / "modeld.json"
+    assert conf.is_file(), f"{conf} missing"
+    cp = run_modeld(["--check-config", "--config", conf])
+    assert cp.returncode == 0, f"--check-config {conf}: exit {cp.returncode}\n{cp.stdout}{cp.stderr}"
+
+
+BAD_CONFIGS = [
+    ("unknown_key", {"workers": 2, "frobnicate_level": 3}, "frobnicate_level"),
+    ("workers_string", {"workers": "many"}, "workers"),
+    ("max_body_negative", {"max_body_bytes": -1}, "max_body_bytes"),
+    ("log_level_bad", {"log_level": "loud"}, "log_level"),
+    ("listen_bad", {"listen": "no-port-here"}, "listen"),
+    ("depth_not_number", {"max_json_depth": [1]}, "max_json_depth"),
+]
+
+
+@pytest.mark.parametrize("cfg,key", [c[1:] for c in BAD_CONFIGS], ids=[c[0] for c in BAD_CONFIGS])
+def test_check_config_rejects(tmp_path, cfg, key):
+    p = tmp_path / "bad.json"
+    p.write_text(json.dumps(cfg))
+    cp = run_modeld(["--check-config", "--config", p])
+    out = cp.stdout + cp.stderr
+    assert cp.returncode == 2, f"--check-config on {cfg}: exit {cp.returncode}, want 2\n{out}"
+    assert key in out, f"--check-config on {cfg}: message does not name {key!r}:\n{out}"
+
+
+def test_check_config_malformed_json(tmp_path):
+    p = tmp_path / "broken.json"
+    p.write_text('{"workers": 2,')
+    cp = run_modeld(["--check-config", "--config", p])
+    assert cp.returncode != 0
+    assert "broken.json" in cp.stdout + cp.stderr
+
+
+def test_bad_config_refuses_to_start(tmp_path, toy_repo):
+    """Not only --check-config: a daemon started with a bad config exits 2 and never
+    writes its ready file."""
+    p = tmp_path / "bad.json"
+    p.write_text(json.dumps({"frobnicate_level": 3}))
+    ready = tmp_path / "ready"
+    cp = run_modeld(["--config", p, "--listen", "127.0.0.1:0", "--ready-file", ready,
+                     "--model-repository", toy_repo])
+    assert cp.returncode == 2, f"exit {cp.returncode}\n{cp.stderr}"
+    assert "frobnicate_level" in cp.stdout + cp.stderr
+    assert not ready.exists()
+
+
+def test_version_and_help():
+    cp = run_modeld(["--version"])
+    assert cp.returncode == 0, cp.stderr
+    assert re.search(r"modeld.*\d+\.\d+", cp.stdout), f"--version printed {cp.stdout!r}"
+    cp = run_modeld(["--help"])
+    assert cp.returncode == 0, cp.stderr
+    out = cp.stdout + cp.stderr
+    for flag in ("--config", "--listen", "--model-repository", "--ready-file", "--log-format",
+                 "--log-level", "--check-config", "--help", "--version"):
+        assert flag in out, f"--help does not mention {flag}:\n{out}"
+
+
+def test_unknown_flag_is_refused():
+    cp = run_modeld(["--no-such-flag"])
+    assert cp.returncode != 0
+    assert "--no-such-flag" in cp.stdout + cp.stderr
