@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "handler.h"
+#include "json_arena.h"
 #include "server/server.h"
 
 double mdl_now(void)
@@ -139,7 +140,9 @@ cJSON *mdl_request_parse_json(mdl_server_t *srv, mdl_request_t *req)
                         limit, pos);
         return NULL;
     }
+    mdl_json_arena_begin();
     json = cJSON_ParseWithLengthOpts(req->body, req->body_len, &end, 0);
+    mdl_json_arena_end();
     req->parse_s += mdl_now() - t0;
     if (!json) {
         size_t at = end ? (size_t)(end - req->body) : 0;
