@@ -34,7 +34,6 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-E2E_DIR = Path(__file__).resolve().parent
 
 START_DEADLINE_S = 20.0   # ready file must appear within this
 READY_DEADLINE_S = 20.0   # /readyz must reach 200 within this (wait_ready)

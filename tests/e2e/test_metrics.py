@@ -21,7 +21,6 @@ from conftest import Daemon, free_port, write_lr_model, write_toy_model
 PROMTOOL = "/usr/bin/promtool"
 PROMETHEUS = "/usr/bin/prometheus"
 DOC_ENDPOINTS = {"healthz", "readyz", "metrics", "models", "model", "predict"}
-GOOD = {"instances": [[30, 2.0, 0.5]]}
 
 
 # -- a small parser for the Prometheus text format 0.0.4 ---------------------------------------
