@@ -128,6 +128,7 @@ def test_failed_model_keeps_readyz_503(tmp_path, content):
         assert st == 200, meta
         assert meta["state"] == "failed" and isinstance(meta["last_error"], str) \
             and meta["last_error"].strip(), meta
+        assert meta["last_error"] == ent["error"], (meta, ent)
 
 
 # -- model listing and metadata ------------------------------------------------------------
