@@ -144,6 +144,16 @@ cJSON *mdl_request_parse_json(mdl_server_t *srv, mdl_request_t *req)
     json = cJSON_ParseWithLengthOpts(req->body, req->body_len, &end, 0);
     mdl_json_arena_end();
     req->parse_s += mdl_now() - t0;
+    if (json) {
+        size_t at = (size_t)(end - req->body);
+        while (at < req->body_len && strchr(" \t\r\n", req->body[at]))
+            at++;
+        if (at < req->body_len) {
+            cJSON_Delete(json);
+            mdl_reply_error(req, 400, "invalid_json", "unexpected data after the JSON value at byte %zu", at);
+            return NULL;
+        }
+    }
     if (!json) {
         size_t at = end ? (size_t)(end - req->body) : 0;
         if (req->body_len == 0)

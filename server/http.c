@@ -222,6 +222,23 @@ static int content_type_is_json(struct MHD_Connection *conn)
            (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
 }
 
+static enum MHD_Result add_arg_length(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      const char *value)
+{
+    (void)kind;
+    *(size_t *)cls += strlen(key) + (value ? strlen(value) + 1 : 0) + 1;
+    return MHD_YES;
+}
+
+/* MHD hands over the path without its query string; count both (decoded, near enough). */
+static size_t url_length(struct MHD_Connection *conn, const char *path)
+{
+    size_t n = strlen(path);
+
+    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, add_arg_length, &n);
+    return n;
+}
+
 /* Everything checked before the body is read. Sets an error reply on failure. */
 static void check_request(conn_ctx_t *ctx, const char *url, const char *method)
 {
@@ -243,9 +260,9 @@ static void check_request(conn_ctx_t *ctx, const char *url, const char *method)
             return;
         }
     }
-    if (strlen(url) > srv->config.max_url_bytes) {
-        mdl_reply_error(req, 414, "uri_too_long", "request path is %zu bytes; the limit is %zu",
-                        strlen(url), srv->config.max_url_bytes);
+    if (url_length(ctx->conn, url) > srv->config.max_url_bytes) {
+        mdl_reply_error(req, 414, "uri_too_long", "request URL is %zu bytes; the limit is %zu",
+                        url_length(ctx->conn, url), srv->config.max_url_bytes);
         return;
     }
     r = mdl_router_match(method, url, &match);
@@ -514,9 +531,21 @@ void mdl_http_drain(mdl_http_t *http, void (*on_drained)(mdl_server_t *srv))
         return;
     http->on_drained = on_drained;
     http->drain_deadline = mdl_now() + http->srv->config.drain_timeout_ms / 1000.0;
+    /* Connections the kernel completed before the signal were made by clients that sent
+     * their request before draining began: take them all, then close the listener. */
     fd = MHD_quiesce_daemon(http->daemon);
-    if (fd != MHD_INVALID_SOCKET)
+    if (fd != MHD_INVALID_SOCKET) {
+        struct sockaddr_storage addr;
+        socklen_t len = sizeof addr;
+        int c, n = 0;
+        while (n++ < 65536 &&
+               (c = accept4(fd, (struct sockaddr *)&addr, &len, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+            MHD_add_connection(http->daemon, c, (struct sockaddr *)&addr, len); /* closes c on failure */
+            len = sizeof addr;
+        }
         close(fd);
+        run_mhd(http);
+    }
     uv_timer_start(&http->drain_timer, on_drain_tick, 20, 20);
 }
 
