@@ -28,6 +28,7 @@ static const struct option {
     Z(max_body_bytes, 64, 1ULL << 34),
     U(max_json_depth, 2, 10000),
     Z(max_url_bytes, 64, 65536),
+    Z(max_header_bytes, 4096, 1 << 20),
     U(drain_timeout_ms, 0, 3600000),
     U(max_connections, 1, 1000000),
     U(connection_timeout_s, 1, 86400),
@@ -52,6 +53,7 @@ void mdl_config_defaults(mdl_config_t *c)
     c->max_body_bytes = 16u << 20;
     c->max_json_depth = 32;
     c->max_url_bytes = 2048;
+    c->max_header_bytes = 8192;
     c->drain_timeout_ms = 10000;
     c->max_connections = 4096;
     c->connection_timeout_s = 60;
