@@ -34,7 +34,9 @@
 # BENCH_CONNS ("16 64"), BENCH_REPS (3), BENCH_DURATION (10s),
 # BENCH_THREADS (wrk threads; default one per CPU wrk runs on),
 # BENCH_WARMUP (2s), BENCH_IDLE_S (5), BENCH_PIN (auto|0|1), BENCH_LOG_ROUND (1),
-# BENCH_OUT (bench/last-run.md), BENCH_KEEP_TMP (0; 1 keeps logs and raw output).
+# BENCH_OUT (bench/last-run.md), BENCH_KEEP_TMP (0; 1 keeps logs and raw output),
+# MODELD_REV (what to call the modeld build in the report; default: this checkout's commit,
+# "+dirty" when server/ handlers/ models/ have uncommitted changes).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -434,7 +436,8 @@ def sh(cmd):
         return "?"
 
 cpu = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-").strip()
-commit = sh("git rev-parse --short HEAD") + ("+dirty" if sh("git status --porcelain -- server handlers models") else "")
+commit = env.get("MODELD_REV") or (
+    sh("git rev-parse --short HEAD") + ("+dirty" if sh("git status --porcelain -- server handlers models") else ""))
 med = lambda xs: statistics.median(xs) if xs else float("nan")
 ms = lambda us: us / 1000.0
 conns_list = [int(c) for c in env["BENCH_CONNS"].split()]
@@ -447,8 +450,9 @@ L.append(f"- modeld {commit}, `--log-level warn`; nginx {sh('/usr/sbin/nginx -v 
 L.append(f"- wrk -t{env['BENCH_THREADS']} -d{env['BENCH_DURATION']} --latency -s bench/predict.lua; "
          f"{env['BENCH_REPS']} runs per cell, alternating servers; {env['PIN_DESC']}")
 L.append("")
-L.append("| conns | server | req/s (median) | p50 ms | p99 ms | server CPU % | other load % | non-2xx | socket errors | modeld/nginx req/s | p99 modeld/nginx |")
-L.append("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+L.append("| conns | server | req/s (median) | p50 ms | p99 ms | server CPU % | req per server CPU-s | other load % "
+         "| non-2xx | socket errors | modeld/nginx req/s | modeld/nginx req per CPU-s | p99 modeld/nginx |")
+L.append("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 summary = {}
 for c in conns_list:
     for s in ("nginx", "modeld"):
@@ -457,15 +461,20 @@ for c in conns_list:
             rps=med([r["rps"] for r in rs]), p50=med([r["p50_us"] for r in rs]),
             p99=med([r["p99_us"] for r in rs]), cpu=med([r["cpu_pct"] for r in rs]),
             other=med([r["other_pct"] for r in rs]),
+            eff=med([r["rps"] / (r["cpu_pct"] / 100) for r in rs if r["cpu_pct"] > 0]),
             non2xx=sum(r["status_errors"] for r in rs),
             sock=sum(r["connect_errors"] + r["read_errors"] + r["write_errors"] + r["timeout_errors"] for r in rs))
     n, m = summary[("nginx", c)], summary[("modeld", c)]
     for s, v in (("nginx", n), ("modeld", m)):
-        ratio = (f"**{m['rps'] / n['rps']:.2f}x**", f"{m['p99'] / n['p99']:.2f}x") if s == "modeld" else ("", "")
-        L.append(f"| {c} | {s} | {v['rps']:,.0f} | {ms(v['p50']):.3f} | {ms(v['p99']):.3f} | {v['cpu']:.0f} | {v['other']:.0f} | "
-                 f"{v['non2xx']:.0f} | {v['sock']:.0f} | {ratio[0]} | {ratio[1]} |")
+        ratio = (f"**{m['rps'] / n['rps']:.2f}x**", f"{m['eff'] / n['eff']:.2f}x",
+                 f"{m['p99'] / n['p99']:.2f}x") if s == "modeld" else ("", "", "")
+        L.append(f"| {c} | {s} | {v['rps']:,.0f} | {ms(v['p50']):.3f} | {ms(v['p99']):.3f} | {v['cpu']:.0f} | "
+                 f"{v['eff']:,.0f} | {v['other']:.0f} | {v['non2xx']:.0f} | {v['sock']:.0f} | "
+                 f"{ratio[0]} | {ratio[1]} | {ratio[2]} |")
 L.append("")
-L.append("server CPU %: the server's CPU time during the run / wall time (100 = one core). "
+L.append("server CPU %: the server's CPU time during the run / wall time (100 = one core); "
+         "req per server CPU-s: requests / server CPU seconds, the server's efficiency, much "
+         "less sensitive than req/s to other load on the machine. "
          "other load %: CPU used by everything except the server and wrk (other jobs on this "
          "shared machine, steal), same unit; high values mean the numbers in that row are suspect.")
 L.append("")
