@@ -62,9 +62,9 @@ void mdl_reply_error(mdl_request_t *req, int status, const char *code, const cha
 /* Maps an mdl_err_t from a lower layer onto status + code (see models/err.h). */
 void mdl_reply_err(mdl_request_t *req, const mdl_err_t *err);
 
-/* Parses req->body as JSON within the configured depth bound, timing it into parse_s.
- * Returns the tree (caller deletes) or NULL after setting an error reply. */
-cJSON *mdl_request_parse_json(mdl_server_t *srv, mdl_request_t *req);
+/* Checks req->body's JSON nesting against the configured bound before any parser sees
+ * it: 0, or -1 after setting a json_too_deep error reply. */
+int mdl_request_check_depth(mdl_server_t *srv, mdl_request_t *req);
 
 /* Runs work(req) on an inference worker, then done(srv, req, cancelled) back on the loop
  * thread; the HTTP layer holds the connection meanwhile. Returns 0, or -EBUSY when the

@@ -96,101 +96,56 @@ static void predict_reply(mdl_server_t *srv, mdl_request_t *req, int cancelled)
     mdl_reply(req, 200, "application/json", text, len);
 }
 
-static int parse_output(const cJSON *v, mdl_output_t *ret, mdl_err_t *reterr)
-{
-    if (!v) {
-        *ret = MDL_OUTPUT_VALUE;
-        return 0;
-    }
-    if (cJSON_IsString(v)) {
-        if (strcmp(v->valuestring, "value") == 0 || strcmp(v->valuestring, "probability") == 0) {
-            *ret = MDL_OUTPUT_VALUE;
-            return 0;
-        }
-        if (strcmp(v->valuestring, "margin") == 0) {
-            *ret = MDL_OUTPUT_MARGIN;
-            return 0;
-        }
-        if (strcmp(v->valuestring, "leaf") == 0) {
-            *ret = MDL_OUTPUT_LEAF;
-            return 0;
-        }
-    }
-    return mdl_err_set(reterr, -EPROTO, "output: expected \"value\", \"margin\" or \"leaf\"");
-}
-
-/* Validates the body and fills a job; 0 or -EPROTO/-ENOMEM with reterr. */
-static int build_job(mdl_server_t *srv, const mdl_model_t *m, const cJSON *root, predict_job_t *job,
-                     mdl_err_t *reterr)
-{
-    const cJSON *instances = NULL, *inputs = NULL, *output = NULL, *item;
-    int r;
-
-    if (!cJSON_IsObject(root))
-        return mdl_err_set(reterr, -EPROTO, "request body must be a JSON object with \"instances\" or \"inputs\"");
-    cJSON_ArrayForEach(item, root) {
-        if (strcmp(item->string, "instances") == 0)
-            instances = item;
-        else if (strcmp(item->string, "inputs") == 0)
-            inputs = item;
-        else if (strcmp(item->string, "output") == 0)
-            output = item;
-        else
-            return mdl_err_set(reterr, -EPROTO, "unknown field '%.64s' (expected instances, inputs, output)",
-                               item->string);
-    }
-    if (!instances == !inputs)
-        return mdl_err_set(reterr, -EPROTO, "exactly one of \"instances\" or \"inputs\" is required");
-    if ((r = parse_output(output, &job->output, reterr)) < 0)
-        return r;
-    job->width = mdl_model_output_width(m, job->output);
-    if (!job->width)
-        return mdl_err_set(reterr, -EPROTO, "output '%s' is not available for this %s model",
-                           output->valuestring, m->kind->name);
-    job->columnar = inputs != NULL;
-    if (instances)
-        r = mdl_tabular_rows(m, instances, "instances", srv->config.max_instances, &job->rows,
-                             &job->n_rows, reterr);
-    else if (cJSON_IsArray(inputs))
-        r = mdl_tabular_rows(m, inputs, "inputs", srv->config.max_instances, &job->rows, &job->n_rows,
-                             reterr);
-    else
-        r = mdl_tabular_columns(m, inputs, "inputs", srv->config.max_instances, &job->rows,
-                                &job->n_rows, reterr);
-    if (r < 0)
-        return r;
-    job->out = malloc(job->n_rows * job->width * sizeof *job->out);
-    return job->out ? 0 : mdl_err_set(reterr, -ENOMEM, "out of memory");
-}
-
 void mdl_handle_predict(mdl_server_t *srv, mdl_request_t *req)
 {
+    const mdl_model_t *m = req->model;
+    mdl_tabular_body_t body;
     predict_job_t *job;
     mdl_err_t err = {0};
-    cJSON *root;
-    double t0;
+    double t0 = mdl_now();
     int r;
 
-    if (!mdl_model_is_tabular(req->model)) {
+    if (!mdl_model_is_tabular(m)) {
         mdl_reply_error(req, 400, "invalid_argument", "model '%s' (kind %s) does not score rows",
-                        req->slot->name, req->model->kind->name);
+                        req->slot->name, m->kind->name);
         return;
     }
-    root = mdl_request_parse_json(srv, req);
-    if (!root)
+    if (mdl_request_check_depth(srv, req) < 0)
         return;
-    t0 = mdl_now();
-    job = calloc(1, sizeof *job);
-    r = job ? build_job(srv, req->model, root, job, &err) : mdl_err_set(&err, -ENOMEM, "out of memory");
-    cJSON_Delete(root);
-    req->parse_s += mdl_now() - t0;
+    r = mdl_tabular_body_parse(m, req->body, req->body_len, srv->config.max_instances, &body, &err);
+    req->parse_s = mdl_now() - t0;
+    if (r == -EBADMSG) {
+        mdl_reply_error(req, 400, "invalid_json", "%s", err.msg);
+        return;
+    }
     if (r < 0) {
         mdl_reply_err(req, &err);
+        return;
+    }
+    job = calloc(1, sizeof *job);
+    if (job) {
+        job->rows = body.rows;
+        job->n_rows = body.n_rows;
+        job->output = body.output;
+        job->columnar = body.columnar;
+        job->width = mdl_model_output_width(m, body.output);
+        job->out = job->width ? malloc(job->n_rows * job->width * sizeof *job->out) : NULL;
+    }
+    if (!job || (job->width && !job->out)) {
+        if (!job)
+            mdl_tabular_body_done(&body);
         job_free(job);
+        mdl_reply_error(req, 500, "internal", "out of memory");
+        return;
+    }
+    if (!job->width) {
+        job_free(job);
+        mdl_reply_error(req, 400, "invalid_argument", "output '%s' is not available for this %s model",
+                        body.output_name, m->kind->name);
         return;
     }
     req->job = job;
-    if (job->n_rows * req->model->n_features <= srv->config.inline_max_values) {
+    if (job->n_rows * m->n_features <= srv->config.inline_max_values) {
         predict_work(req);
         predict_reply(srv, req, 0);
         return;

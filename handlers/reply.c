@@ -6,7 +6,6 @@
 #include <time.h>
 
 #include "handler.h"
-#include "json_arena.h"
 #include "server/server.h"
 
 double mdl_now(void)
@@ -127,41 +126,15 @@ static unsigned json_depth(const char *s, size_t len, size_t *ret_pos, unsigned 
     return max;
 }
 
-cJSON *mdl_request_parse_json(mdl_server_t *srv, mdl_request_t *req)
+int mdl_request_check_depth(mdl_server_t *srv, mdl_request_t *req)
 {
-    double t0 = mdl_now();
     unsigned limit = srv->config.max_json_depth;
-    const char *end = NULL;
     size_t pos = 0;
-    cJSON *json;
 
     if (json_depth(req->body, req->body_len, &pos, limit) > limit) {
         mdl_reply_error(req, 400, "json_too_deep", "JSON nesting exceeds the limit of %u at byte %zu",
                         limit, pos);
-        return NULL;
+        return -1;
     }
-    mdl_json_arena_begin();
-    json = cJSON_ParseWithLengthOpts(req->body, req->body_len, &end, 0);
-    mdl_json_arena_end();
-    req->parse_s += mdl_now() - t0;
-    if (json) {
-        size_t at = (size_t)(end - req->body);
-        while (at < req->body_len && strchr(" \t\r\n", req->body[at]))
-            at++;
-        if (at < req->body_len) {
-            cJSON_Delete(json);
-            mdl_reply_error(req, 400, "invalid_json", "unexpected data after the JSON value at byte %zu", at);
-            return NULL;
-        }
-    }
-    if (!json) {
-        size_t at = end ? (size_t)(end - req->body) : 0;
-        if (req->body_len == 0)
-            mdl_reply_error(req, 400, "invalid_json", "request body is empty");
-        else
-            mdl_reply_error(req, 400, "invalid_json", "malformed JSON at byte %zu (near '%.20s')", at,
-                            req->body + at);
-        return NULL;
-    }
-    return json;
+    return 0;
 }

@@ -6,170 +6,538 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* One JSON value for column col. */
-static int put_value(const mdl_model_t *m, size_t col, const cJSON *v, const char *where,
-                     double *out, mdl_err_t *reterr)
-{
-    const mdl_feature_t *f = &m->features[col];
+#define MAX_KEY 1024       /* feature names and category strings, unescaped */
+#define MAX_NUMBER_TEXT 400
 
-    if (!v || cJSON_IsNull(v)) {
+/* A cursor over the body with the context needed to name errors. */
+typedef struct cursor {
+    const char *start, *p, *end;
+    const mdl_model_t *m;
+    mdl_err_t *err;
+} cursor_t;
+
+static int syntax_error(cursor_t *c, const char *what)
+{
+    size_t at = (size_t)(c->p - c->start);
+
+    if (c->p >= c->end)
+        return mdl_err_set(c->err, -EBADMSG, "malformed JSON: %s at byte %zu (end of body)", what, at);
+    return mdl_err_set(c->err, -EBADMSG, "malformed JSON: %s at byte %zu (near '%.16s')", what, at,
+                       c->p);
+}
+
+static void skip_ws(cursor_t *c)
+{
+    while (c->p < c->end && (*c->p == ' ' || *c->p == '\n' || *c->p == '\r' || *c->p == '\t'))
+        c->p++;
+}
+
+/* Consumes ch after optional whitespace; 1 if it was there. */
+static int eat(cursor_t *c, char ch)
+{
+    skip_ws(c);
+    if (c->p < c->end && *c->p == ch) {
+        c->p++;
+        return 1;
+    }
+    return 0;
+}
+
+static int put_utf8(char *out, size_t *n, size_t cap, uint32_t cp)
+{
+    unsigned char b[4];
+    size_t k;
+
+    if (cp < 0x80)
+        b[0] = (unsigned char)cp, k = 1;
+    else if (cp < 0x800)
+        b[0] = (unsigned char)(0xC0 | cp >> 6), b[1] = (unsigned char)(0x80 | (cp & 0x3F)), k = 2;
+    else if (cp < 0x10000)
+        b[0] = (unsigned char)(0xE0 | cp >> 12), b[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F)),
+        b[2] = (unsigned char)(0x80 | (cp & 0x3F)), k = 3;
+    else
+        b[0] = (unsigned char)(0xF0 | cp >> 18), b[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F)),
+        b[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F)), b[3] = (unsigned char)(0x80 | (cp & 0x3F)), k = 4;
+    if (*n + k >= cap)
+        return -1;
+    memcpy(out + *n, b, k);
+    *n += k;
+    return 0;
+}
+
+static int hex4(const char *s, uint32_t *ret)
+{
+    uint32_t v = 0;
+
+    for (int i = 0; i < 4; i++) {
+        char h = s[i];
+        v <<= 4;
+        if (h >= '0' && h <= '9')
+            v |= (uint32_t)(h - '0');
+        else if (h >= 'a' && h <= 'f')
+            v |= (uint32_t)(h - 'a' + 10);
+        else if (h >= 'A' && h <= 'F')
+            v |= (uint32_t)(h - 'A' + 10);
+        else
+            return -1;
+    }
+    *ret = v;
+    return 0;
+}
+
+/* A JSON string (cursor at the opening quote) unescaped into out (NUL-terminated). */
+static int parse_string(cursor_t *c, char *out, size_t cap)
+{
+    size_t n = 0;
+
+    c->p++; /* opening quote */
+    while (c->p < c->end) {
+        unsigned char ch = (unsigned char)*c->p;
+        if (ch == '"') {
+            c->p++;
+            out[n] = '\0';
+            return 0;
+        }
+        if (ch < 0x20)
+            return syntax_error(c, "control character in string");
+        if (ch != '\\') {
+            if (n + 1 >= cap)
+                return mdl_err_set(c->err, -EPROTO, "string at byte %zu is longer than %zu bytes",
+                                   (size_t)(c->p - c->start), cap - 1);
+            out[n++] = (char)ch;
+            c->p++;
+            continue;
+        }
+        if (c->end - c->p < 2)
+            break;
+        switch (c->p[1]) {
+        case '"': case '\\': case '/': out[n] = c->p[1]; break;
+        case 'b': out[n] = '\b'; break;
+        case 'f': out[n] = '\f'; break;
+        case 'n': out[n] = '\n'; break;
+        case 'r': out[n] = '\r'; break;
+        case 't': out[n] = '\t'; break;
+        case 'u': {
+            uint32_t cp, lo;
+            if (c->end - c->p < 6 || hex4(c->p + 2, &cp) < 0)
+                return syntax_error(c, "bad \\u escape");
+            c->p += 6;
+            if (cp >= 0xD800 && cp < 0xDC00) {
+                if (c->end - c->p < 6 || c->p[0] != '\\' || c->p[1] != 'u' || hex4(c->p + 2, &lo) < 0 ||
+                    lo < 0xDC00 || lo > 0xDFFF)
+                    return syntax_error(c, "unpaired surrogate in \\u escape");
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                c->p += 6;
+            } else if (cp >= 0xDC00 && cp < 0xE000) {
+                return syntax_error(c, "unpaired surrogate in \\u escape");
+            }
+            if (put_utf8(out, &n, cap, cp) < 0)
+                return mdl_err_set(c->err, -EPROTO, "string longer than %zu bytes", cap - 1);
+            continue;
+        }
+        default:
+            return syntax_error(c, "bad escape in string");
+        }
+        if (n + 1 >= cap)
+            return mdl_err_set(c->err, -EPROTO, "string longer than %zu bytes", cap - 1);
+        n++;
+        c->p += 2;
+    }
+    return syntax_error(c, "unterminated string");
+}
+
+static const double exact_pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                     1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                     1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+size_t mdl_json_parse_number(const char *s, const char *end, double *ret)
+{
+    const char *p = s;
+    uint64_t mant = 0;
+    int digits = 0, exp10 = 0, neg = 0;
+
+    if (p < end && *p == '-')
+        neg = 1, p++;
+    if (p >= end || *p < '0' || *p > '9')
+        return 0;
+    if (*p == '0') {
+        p++;
+    } else {
+        for (; p < end && *p >= '0' && *p <= '9'; p++) {
+            if (digits < 19)
+                mant = mant * 10 + (uint64_t)(*p - '0'), digits += mant != 0;
+            else
+                exp10++, digits++;
+        }
+    }
+    if (p < end && *p == '.') {
+        p++;
+        if (p >= end || *p < '0' || *p > '9')
+            return 0;
+        for (; p < end && *p >= '0' && *p <= '9'; p++) {
+            if (digits < 19) {
+                mant = mant * 10 + (uint64_t)(*p - '0'), exp10--;
+                digits += mant != 0;
+            } else {
+                digits++;
+            }
+        }
+    }
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        int eneg = 0, e = 0;
+        p++;
+        if (p < end && (*p == '+' || *p == '-'))
+            eneg = *p++ == '-';
+        if (p >= end || *p < '0' || *p > '9')
+            return 0;
+        for (; p < end && *p >= '0' && *p <= '9'; p++)
+            if (e < 100000)
+                e = e * 10 + (*p - '0');
+        exp10 += eneg ? -e : e;
+    }
+    /* Clinger's fast path: an exact integer mantissa below 2^53 and an exact power of ten
+     * make one correctly rounded IEEE operation. Everything else goes to strtod. */
+    if (digits <= 19 && mant < (1ULL << 53) && exp10 >= -22 && exp10 <= 22) {
+        double v = (double)mant;
+        v = exp10 < 0 ? v / exact_pow10[-exp10] : v * exact_pow10[exp10];
+        *ret = neg ? -v : v;
+    } else {
+        char text[MAX_NUMBER_TEXT + 1];
+        size_t n = (size_t)(p - s);
+        if (n > MAX_NUMBER_TEXT)
+            return 0;
+        memcpy(text, s, n);
+        text[n] = '\0';
+        *ret = strtod(text, NULL);
+    }
+    return (size_t)(p - s);
+}
+
+/* One value for column col of a row, written to *out. where/what name it in errors. */
+static int parse_value(cursor_t *c, size_t col, const char *where, double *out)
+{
+    const mdl_feature_t *f = &c->m->features[col];
+    size_t n;
+
+    skip_ws(c);
+    if (c->p >= c->end)
+        return syntax_error(c, "expected a value");
+    if (*c->p == '-' || (*c->p >= '0' && *c->p <= '9')) {
+        double v;
+        n = mdl_json_parse_number(c->p, c->end, &v);
+        if (n == 0)
+            return syntax_error(c, "bad number");
+        c->p += n;
+        if (!isfinite(v))
+            return mdl_err_set(c->err, -EPROTO, "%s.%s: number out of range", where, f->name);
+        if (f->n_categories) {
+            /* Numeric categories are stored as their text: 3 -> "3", 2.5 -> "2.5". */
+            char text[40];
+            if (v == floor(v) && fabs(v) < 1e15)
+                snprintf(text, sizeof text, "%.0f", v);
+            else
+                snprintf(text, sizeof text, "%.17g", v);
+            *out = (double)mdl_model_category_index(c->m, col, text);
+        } else {
+            *out = v;
+        }
+        return 0;
+    }
+    if (*c->p == '"') {
+        char text[MAX_KEY];
+        int r = parse_string(c, text, sizeof text);
+        if (r < 0)
+            return r;
+        if (!f->n_categories)
+            return mdl_err_set(c->err, -EPROTO, "%s.%s: expected a number or null, got a string", where,
+                               f->name);
+        *out = (double)mdl_model_category_index(c->m, col, text);
+        return 0;
+    }
+    if (c->end - c->p >= 4 && memcmp(c->p, "null", 4) == 0) {
+        c->p += 4;
         *out = NAN;
         return 0;
     }
-    if (f->n_categories) {
-        char num[40];
-        const char *text = NULL;
-        if (cJSON_IsString(v)) {
-            text = v->valuestring;
-        } else if (cJSON_IsNumber(v) && isfinite(v->valuedouble)) {
-            /* Numeric categories are stored as their text: 3 -> "3", 2.5 -> "2.5". */
-            double d = v->valuedouble;
-            if (d == floor(d) && fabs(d) < 1e15)
-                snprintf(num, sizeof num, "%.0f", d);
-            else
-                snprintf(num, sizeof num, "%.17g", d);
-            text = num;
-        } else {
-            return mdl_err_set(reterr, -EPROTO, "%s.%s: expected a category (string), got %s", where,
-                               f->name, cJSON_IsBool(v) ? "a boolean" : "a non-scalar");
-        }
-        *out = (double)mdl_model_category_index(m, col, text);
-        return 0;
-    }
-    if (!cJSON_IsNumber(v))
-        return mdl_err_set(reterr, -EPROTO, "%s.%s: expected a number or null, got %s", where,
-                           f->name,
-                           cJSON_IsString(v)   ? "a string"
-                           : cJSON_IsBool(v)   ? "a boolean"
-                           : cJSON_IsArray(v)  ? "an array"
-                                               : "an object");
-    if (!isfinite(v->valuedouble))
-        return mdl_err_set(reterr, -EPROTO, "%s.%s: number out of range", where, f->name);
-    *out = v->valuedouble;
-    return 0;
+    if ((c->end - c->p >= 4 && memcmp(c->p, "true", 4) == 0) ||
+        (c->end - c->p >= 5 && memcmp(c->p, "false", 5) == 0))
+        return mdl_err_set(c->err, -EPROTO, "%s.%s: expected a %s, got a boolean", where, f->name,
+                           f->n_categories ? "category (string)" : "number or null");
+    if (*c->p == '[' || *c->p == '{')
+        return mdl_err_set(c->err, -EPROTO, "%s.%s: expected a %s, got %s", where, f->name,
+                           f->n_categories ? "category (string)" : "number or null",
+                           *c->p == '[' ? "an array" : "an object");
+    return syntax_error(c, "expected a value");
 }
 
-int mdl_tabular_row(const mdl_model_t *m, const cJSON *instance, const char *where, double *row,
-                    mdl_err_t *reterr)
+/* Appends one row slot to the matrix, growing it; NULL on OOM or over max_rows. */
+static double *new_row(cursor_t *c, mdl_tabular_body_t *b, size_t *cap, size_t max_rows,
+                       const char *key)
 {
-    const cJSON *v;
-    size_t i = 0;
+    size_t nf = c->m->n_features ? c->m->n_features : 1;
+
+    if (b->n_rows >= max_rows) {
+        mdl_err_set(c->err, -EPROTO, "%s: more than %zu instances (the limit)", key, max_rows);
+        return NULL;
+    }
+    if (b->n_rows == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 16;
+        double *nr;
+        if (ncap > max_rows)
+            ncap = max_rows;
+        if (ncap > SIZE_MAX / sizeof(double) / nf ||
+            !(nr = realloc(b->rows, ncap * nf * sizeof(double)))) {
+            mdl_err_set(c->err, -ENOMEM, "out of memory for %zu instances", ncap);
+            return NULL;
+        }
+        b->rows = nr, *cap = ncap;
+    }
+    return b->rows + b->n_rows++ * nf;
+}
+
+static int parse_row(cursor_t *c, const char *where, double *row)
+{
+    const mdl_model_t *m = c->m;
     int r;
 
-    if (cJSON_IsArray(instance)) {
-        size_t n = (size_t)cJSON_GetArraySize(instance);
-        if (n != m->n_features)
-            return mdl_err_set(reterr, -EPROTO, "%s: expected %zu feature values, got %zu", where,
-                               m->n_features, n);
-        cJSON_ArrayForEach(v, instance) {
-            if ((r = put_value(m, i, v, where, &row[i], reterr)) < 0)
-                return r;
-            i++;
-        }
-        return 0;
-    }
-    if (!cJSON_IsObject(instance))
-        return mdl_err_set(reterr, -EPROTO, "%s: expected an array of feature values or an object keyed by feature name",
-                           where);
-    for (i = 0; i < m->n_features; i++)
-        row[i] = NAN;
-    cJSON_ArrayForEach(v, instance) {
-        long col = mdl_model_feature_index(m, v->string);
-        if (col < 0)
-            return mdl_err_set(reterr, -EPROTO, "%s: unknown feature '%.64s'", where, v->string);
-        if ((r = put_value(m, (size_t)col, v, where, &row[col], reterr)) < 0)
-            return r;
-    }
-    return 0;
-}
-
-static int alloc_rows(const mdl_model_t *m, size_t n, size_t max_rows, const char *key,
-                      double **ret, mdl_err_t *reterr)
-{
-    if (n == 0)
-        return mdl_err_set(reterr, -EPROTO, "%s: must hold at least one instance", key);
-    if (n > max_rows)
-        return mdl_err_set(reterr, -EPROTO, "%s: %zu instances; the limit is %zu", key, n, max_rows);
-    if (m->n_features && n > SIZE_MAX / sizeof(double) / m->n_features)
-        return mdl_err_set(reterr, -EPROTO, "%s: too many values", key);
-    *ret = malloc(n * (m->n_features ? m->n_features : 1) * sizeof(double));
-    return *ret ? 0 : mdl_err_set(reterr, -ENOMEM, "out of memory");
-}
-
-int mdl_tabular_rows(const mdl_model_t *m, const cJSON *list, const char *key, size_t max_rows,
-                     double **ret_rows, size_t *ret_n, mdl_err_t *reterr)
-{
-    const cJSON *item;
-    double *rows;
-    size_t n, i = 0;
-    int r;
-
-    if (!cJSON_IsArray(list))
-        return mdl_err_set(reterr, -EPROTO, "%s: expected an array of instances", key);
-    n = (size_t)cJSON_GetArraySize(list);
-    if ((r = alloc_rows(m, n, max_rows, key, &rows, reterr)) < 0)
-        return r;
-    cJSON_ArrayForEach(item, list) {
-        char where[64];
-        snprintf(where, sizeof where, "%s[%zu]", key, i);
-        if ((r = mdl_tabular_row(m, item, where, rows + i * m->n_features, reterr)) < 0) {
-            free(rows);
-            return r;
-        }
-        i++;
-    }
-    *ret_rows = rows;
-    *ret_n = n;
-    return 0;
-}
-
-int mdl_tabular_columns(const mdl_model_t *m, const cJSON *columns, const char *key,
-                        size_t max_rows, double **ret_rows, size_t *ret_n, mdl_err_t *reterr)
-{
-    const cJSON *col;
-    double *rows;
-    size_t n = 0;
-    int r;
-
-    if (!cJSON_IsObject(columns) || !columns->child)
-        return mdl_err_set(reterr, -EPROTO, "%s: expected an object of feature columns", key);
-    cJSON_ArrayForEach(col, columns) {
-        size_t len;
-        if (!cJSON_IsArray(col))
-            return mdl_err_set(reterr, -EPROTO, "%s.%.64s: expected an array (one value per instance)",
-                               key, col->string);
-        len = (size_t)cJSON_GetArraySize(col);
-        if (col == columns->child)
-            n = len;
-        else if (len != n)
-            return mdl_err_set(reterr, -EPROTO, "%s.%.64s: %zu values, but the first column has %zu",
-                               key, col->string, len, n);
-    }
-    if ((r = alloc_rows(m, n, max_rows, key, &rows, reterr)) < 0)
-        return r;
-    for (size_t i = 0; i < n * m->n_features; i++)
-        rows[i] = NAN;
-    cJSON_ArrayForEach(col, columns) {
-        long c = mdl_model_feature_index(m, col->string);
-        const cJSON *v;
+    skip_ws(c);
+    if (c->p < c->end && *c->p == '[') {
         size_t i = 0;
-        if (c < 0) {
-            free(rows);
-            return mdl_err_set(reterr, -EPROTO, "%s: unknown feature '%.64s'", key, col->string);
+        c->p++;
+        if (!eat(c, ']')) {
+            do {
+                if (i == m->n_features)
+                    return mdl_err_set(c->err, -EPROTO, "%s: expected %zu feature values, got more",
+                                       where, m->n_features);
+                if ((r = parse_value(c, i, where, &row[i])) < 0)
+                    return r;
+                i++;
+            } while (eat(c, ','));
+            if (!eat(c, ']'))
+                return syntax_error(c, "expected ',' or ']' in array");
         }
-        cJSON_ArrayForEach(v, col) {
-            char where[80];
-            snprintf(where, sizeof where, "%s[%zu]", key, i);
-            if ((r = put_value(m, (size_t)c, v, where, &rows[i * m->n_features + (size_t)c], reterr)) < 0) {
-                free(rows);
+        if (i != m->n_features)
+            return mdl_err_set(c->err, -EPROTO, "%s: expected %zu feature values, got %zu", where,
+                               m->n_features, i);
+        return 0;
+    }
+    if (c->p < c->end && *c->p == '{') {
+        for (size_t i = 0; i < m->n_features; i++)
+            row[i] = NAN;
+        c->p++;
+        if (eat(c, '}'))
+            return 0;
+        do {
+            char name[MAX_KEY];
+            long col;
+            skip_ws(c);
+            if (c->p >= c->end || *c->p != '"')
+                return syntax_error(c, "expected a string key");
+            if ((r = parse_string(c, name, sizeof name)) < 0)
                 return r;
+            if (!eat(c, ':'))
+                return syntax_error(c, "expected ':'");
+            col = mdl_model_feature_index(m, name);
+            if (col < 0)
+                return mdl_err_set(c->err, -EPROTO, "%s: unknown feature '%.64s'", where, name);
+            if ((r = parse_value(c, (size_t)col, where, &row[col])) < 0)
+                return r;
+        } while (eat(c, ','));
+        if (!eat(c, '}'))
+            return syntax_error(c, "expected ',' or '}' in object");
+        return 0;
+    }
+    if (c->p < c->end && strchr("-0123456789\"ntf", *c->p))
+        return mdl_err_set(c->err, -EPROTO,
+                           "%s: expected an array of feature values or an object keyed by feature name",
+                           where);
+    return syntax_error(c, "expected a value");
+}
+
+static int parse_row_list(cursor_t *c, const char *key, size_t max_rows, mdl_tabular_body_t *b)
+{
+    size_t cap = 0;
+    int r;
+
+    c->p++; /* '[' */
+    if (eat(c, ']'))
+        return mdl_err_set(c->err, -EPROTO, "%s: must hold at least one instance", key);
+    do {
+        char where[64];
+        double *row = new_row(c, b, &cap, max_rows, key);
+        if (!row)
+            return c->err->code;
+        snprintf(where, sizeof where, "%s[%zu]", key, b->n_rows - 1);
+        if ((r = parse_row(c, where, row)) < 0)
+            return r;
+    } while (eat(c, ','));
+    if (!eat(c, ']'))
+        return syntax_error(c, "expected ',' or ']' in array");
+    return 0;
+}
+
+/* {"feature": [v_row0, ...], ...}: the first column fixes the row count. */
+static int parse_columns(cursor_t *c, const char *key, size_t max_rows, mdl_tabular_body_t *b)
+{
+    size_t nf = c->m->n_features, cap = 0;
+    int first = 1, r;
+
+    c->p++; /* '{' */
+    if (eat(c, '}'))
+        return mdl_err_set(c->err, -EPROTO, "%s: expected at least one feature column", key);
+    do {
+        char name[MAX_KEY], where[MAX_KEY + 80];
+        size_t i = 0;
+        long col;
+        skip_ws(c);
+        if (c->p >= c->end || *c->p != '"')
+            return syntax_error(c, "expected a string key");
+        if ((r = parse_string(c, name, sizeof name)) < 0)
+            return r;
+        if (!eat(c, ':'))
+            return syntax_error(c, "expected ':'");
+        col = mdl_model_feature_index(c->m, name);
+        if (col < 0)
+            return mdl_err_set(c->err, -EPROTO, "%s: unknown feature '%.64s'", key, name);
+        if (!eat(c, '['))
+            return mdl_err_set(c->err, -EPROTO, "%s.%.64s: expected an array (one value per instance)",
+                               key, name);
+        if (!eat(c, ']')) {
+            do {
+                double *cell;
+                snprintf(where, sizeof where, "%s[%zu]", key, i);
+                if (first) {
+                    double *row = new_row(c, b, &cap, max_rows, key);
+                    if (!row)
+                        return c->err->code;
+                    for (size_t j = 0; j < nf; j++)
+                        row[j] = NAN;
+                } else if (i >= b->n_rows) {
+                    return mdl_err_set(c->err, -EPROTO, "%s.%.64s: more values than the first column's %zu",
+                                       key, name, b->n_rows);
+                }
+                cell = &b->rows[i * nf + (size_t)col];
+                if ((r = parse_value(c, (size_t)col, where, cell)) < 0)
+                    return r;
+                i++;
+            } while (eat(c, ','));
+            if (!eat(c, ']'))
+                return syntax_error(c, "expected ',' or ']' in array");
+        }
+        if (i != b->n_rows || i == 0)
+            return mdl_err_set(c->err, -EPROTO, "%s.%.64s: %zu values, but %s", key, name, i,
+                               i == 0 ? "at least one instance is required" : "the first column has a different count");
+        first = 0;
+    } while (eat(c, ','));
+    if (!eat(c, '}'))
+        return syntax_error(c, "expected ',' or '}' in object");
+    return 0;
+}
+
+static int parse_output(cursor_t *c, mdl_tabular_body_t *b)
+{
+    static const struct {
+        const char *name;
+        mdl_output_t kind;
+    } outputs[] = {{"value", MDL_OUTPUT_VALUE}, {"probability", MDL_OUTPUT_VALUE},
+                   {"margin", MDL_OUTPUT_MARGIN}, {"leaf", MDL_OUTPUT_LEAF}};
+    char name[32];
+    int r;
+
+    skip_ws(c);
+    if (c->p >= c->end || *c->p != '"')
+        return mdl_err_set(c->err, -EPROTO, "output: expected \"value\", \"margin\" or \"leaf\"");
+    if ((r = parse_string(c, name, sizeof name)) < 0)
+        return r == -EPROTO ? mdl_err_set(c->err, -EPROTO, "output: expected \"value\", \"margin\" or \"leaf\"") : r;
+    for (size_t i = 0; i < sizeof outputs / sizeof outputs[0]; i++)
+        if (strcmp(name, outputs[i].name) == 0) {
+            b->output = outputs[i].kind;
+            b->output_name = outputs[i].name;
+            return 0;
+        }
+    return mdl_err_set(c->err, -EPROTO, "output: expected \"value\", \"margin\" or \"leaf\", got \"%.32s\"", name);
+}
+
+int mdl_tabular_body_parse(const mdl_model_t *m, const char *body, size_t len, size_t max_rows,
+                           mdl_tabular_body_t *ret, mdl_err_t *reterr)
+{
+    cursor_t c = {body, body, body + len, m, reterr};
+    mdl_tabular_body_t b = {.output = MDL_OUTPUT_VALUE, .output_name = "value"};
+    int seen_rows = 0, r = 0;
+
+    if (!eat(&c, '{')) {
+        skip_ws(&c);
+        if (c.p < c.end && strchr("[\"-0123456789tfn", *c.p))
+            r = mdl_err_set(reterr, -EPROTO, "request body must be a JSON object with \"instances\" or \"inputs\"");
+        else
+            r = syntax_error(&c, len ? "expected '{'" : "empty body");
+        goto fail;
+    }
+    if (!eat(&c, '}')) {
+        do {
+            char key[32];
+            skip_ws(&c);
+            if (c.p >= c.end || *c.p != '"') {
+                r = syntax_error(&c, "expected a string key");
+                goto fail;
             }
-            i++;
+            if ((r = parse_string(&c, key, sizeof key)) < 0) {
+                if (r == -EPROTO)
+                    r = mdl_err_set(reterr, -EPROTO, "unknown field (expected instances, inputs, output)");
+                goto fail;
+            }
+            if (!eat(&c, ':')) {
+                r = syntax_error(&c, "expected ':'");
+                goto fail;
+            }
+            skip_ws(&c);
+            if (strcmp(key, "instances") == 0 || strcmp(key, "inputs") == 0) {
+                if (seen_rows++) {
+                    r = mdl_err_set(reterr, -EPROTO, "exactly one of \"instances\" or \"inputs\" is allowed");
+                    goto fail;
+                }
+                b.columnar = key[1] == 'n' && key[2] == 'p';
+                if (c.p < c.end && *c.p == '[')
+                    r = parse_row_list(&c, key, max_rows, &b);
+                else if (c.p < c.end && *c.p == '{' && b.columnar)
+                    r = parse_columns(&c, key, max_rows, &b);
+                else
+                    r = mdl_err_set(reterr, -EPROTO, "%s: expected an array of instances%s", key,
+                                    b.columnar ? " or an object of feature columns" : "");
+            } else if (strcmp(key, "output") == 0) {
+                r = parse_output(&c, &b);
+            } else {
+                r = mdl_err_set(reterr, -EPROTO, "unknown field '%.31s' (expected instances, inputs, output)", key);
+            }
+            if (r < 0)
+                goto fail;
+        } while (eat(&c, ','));
+        if (!eat(&c, '}')) {
+            r = syntax_error(&c, "expected ',' or '}' in object");
+            goto fail;
         }
     }
-    *ret_rows = rows;
-    *ret_n = n;
+    skip_ws(&c);
+    if (c.p < c.end) {
+        r = syntax_error(&c, "unexpected data after the JSON value");
+        goto fail;
+    }
+    if (!seen_rows) {
+        r = mdl_err_set(reterr, -EPROTO, "exactly one of \"instances\" or \"inputs\" is required");
+        goto fail;
+    }
+    *ret = b;
     return 0;
+fail:
+    free(b.rows);
+    return r;
+}
+
+void mdl_tabular_body_done(mdl_tabular_body_t *b)
+{
+    free(b->rows);
+    b->rows = NULL;
+    b->n_rows = 0;
 }
 
 void mdl_json_put_double(mdl_buf_t *out, double v)

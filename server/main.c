@@ -8,7 +8,6 @@
 #include <uv.h>
 
 #include "config.h"
-#include "handlers/json_arena.h"
 #include "http.h"
 #include "log.h"
 #include "server.h"
@@ -161,7 +160,6 @@ int main(int argc, char **argv)
     }
     mdl_log_setup(srv->config.log_level, srv->config.log_format);
     signal(SIGPIPE, SIG_IGN);
-    mdl_json_arena_install();
 
     srv->loop = uv_default_loop();
     srv->metrics = mdl_metrics_new();
