@@ -110,10 +110,15 @@ void mdl_handle_predict(mdl_server_t *srv, mdl_request_t *req)
                         req->slot->name, m->kind->name);
         return;
     }
-    if (mdl_request_check_depth(srv, req) < 0)
+    /* A body the decoder accepts is at most three levels deep, so the depth bound only
+     * needs checking when it is lower than that or when decoding failed (to report
+     * json_too_deep rather than a type error). */
+    if (srv->config.max_json_depth < 3 && mdl_request_check_depth(srv, req) < 0)
         return;
     r = mdl_tabular_body_parse(m, req->body, req->body_len, srv->config.max_instances, &body, &err);
     req->parse_s = mdl_now() - t0;
+    if (r < 0 && mdl_request_check_depth(srv, req) < 0)
+        return;
     if (r == -EBADMSG) {
         mdl_reply_error(req, 400, "invalid_json", "%s", err.msg);
         return;

@@ -309,17 +309,28 @@ static int is_digit(const parser_t *ps, const unsigned char *q)
     return q < ps->end && *q >= '0' && *q <= '9';
 }
 
+/* Powers of ten that are exact doubles (10^22 < 2^53 * 2^22). */
+static const double exact_pow10[] = {
+    1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+    1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+};
+
 static int parse_number(parser_t *ps)
 {
     const unsigned char *s = ps->p, *q = ps->p;
     char small[64], *buf = small;
+    uint64_t mant = 0;  /* all digits of integer and fraction parts, while they fit */
+    int n_digits = 0;   /* digits accumulated into mant, leading zeros included */
+    long exp10 = 0;     /* the value is mant * 10^exp10 */
+    long e = 0;
+    bool neg = false, eneg = false, slow = false;
     size_t n;
     double v;
     uint32_t idx;
     int r;
 
     if (*q == '-')
-        q++;
+        q++, neg = true;
     if (!is_digit(ps, q))
         return fail_got(ps, q, "a digit");
     if (*q == '0') {
@@ -327,24 +338,48 @@ static int parse_number(parser_t *ps)
         if (is_digit(ps, q))
             return fail(ps, q - 1, "leading zeros are not allowed in numbers");
     } else {
-        while (is_digit(ps, q))
+        while (is_digit(ps, q)) {
+            if (n_digits < 19)
+                mant = mant * 10 + (uint64_t)(*q - '0'), n_digits++;
+            else
+                slow = true;
             q++;
+        }
     }
     if (q < ps->end && *q == '.') {
         q++;
         if (!is_digit(ps, q))
             return fail_got(ps, q, "a digit after the decimal point");
-        while (is_digit(ps, q))
+        while (is_digit(ps, q)) {
+            if (n_digits < 19)
+                mant = mant * 10 + (uint64_t)(*q - '0'), n_digits++, exp10--;
+            else
+                slow = true;
             q++;
+        }
     }
     if (q < ps->end && (*q == 'e' || *q == 'E')) {
         q++;
         if (q < ps->end && (*q == '+' || *q == '-'))
-            q++;
+            eneg = *q++ == '-';
         if (!is_digit(ps, q))
             return fail_got(ps, q, "a digit in the exponent");
-        while (is_digit(ps, q))
+        while (is_digit(ps, q)) {
+            if (e < 100000)
+                e = e * 10 + (*q - '0');
             q++;
+        }
+        exp10 += eneg ? -e : e;
+    }
+    /* Fast path (exact): when the digits fit in 53 bits and 10^|exp10| is an exact double,
+     * mant and the power are both exact, so one IEEE multiply or divide rounds correctly
+     * and gives the very double strtod would. Anything else goes to strtod. */
+    if (!slow && mant <= (UINT64_C(1) << 53) && exp10 >= -22 && exp10 <= 22) {
+        v = (double)mant;
+        v = exp10 < 0 ? v / exact_pow10[-exp10] : v * exact_pow10[exp10];
+        if (neg)
+            v = -v;
+        goto done;
     }
     /* strtod needs a terminated string and the input need not be; copy the token. */
     n = (size_t)(q - s);
@@ -358,6 +393,8 @@ static int parse_number(parser_t *ps)
     v = strtod(buf, NULL);
     if (buf != small)
         free(buf);
+done:
+    n = (size_t)(q - s);
     if (isinf(v))
         return fail(ps, s, "number %.*s is out of range for a double", n > 40 ? 40 : (int)n, s);
     r = new_node(ps, MDL_JSON_NUMBER, s, &idx);

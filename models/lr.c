@@ -20,9 +20,15 @@
 #include "file.h"
 #include "json.h"
 
-/* Bound on the total length of all terms' operation chains (column transformers can copy
- * a lane many times, so this is not implied by the file size). */
+/* Bounds on compiling the preprocessing tree. A column transformer can copy a column many
+ * times for a few bytes of file, and a passthrough step copies its whole input, so neither
+ * the work nor the width is implied by the file size:
+ *   LR_MAX_OPS    total length of all operation chains;
+ *   LR_MAX_WIDTH  columns of any intermediate vector;
+ *   LR_MAX_WORK   columns produced by all steps together. */
 #define LR_MAX_OPS ((size_t)1 << 24)
+#define LR_MAX_WIDTH ((size_t)1 << 22)
+#define LR_MAX_WORK ((size_t)1 << 26)
 
 typedef enum op_kind {
     OP_IMPUTE,   /* NaN -> a */
@@ -156,6 +162,9 @@ static int score_row(const lr_t *lr, const double *x, size_t row, mdl_output_t k
             return mdl_err_set(reterr, -EPROTO, "row %zu: feature '%s': %g is not a category index",
                                row, lr->names[c], v);
     }
+    /* Two-class models (one output) accumulate in a register: through o[] every term
+     * would wait on a store to memory that may alias x. */
+    double acc = 0.0;
     for (size_t k = 0; k < n_out; k++)
         o[k] = 0.0;
     for (size_t j = 0; j < lr->n_terms; j++) {
@@ -184,12 +193,16 @@ static int score_row(const lr_t *lr, const double *x, size_t row, mdl_output_t k
                                    "trained with handle_unknown='error')", row, lr->names[t->col]);
             z = v == (double)t->category ? t->z1 : t->z0;
         }
-        if (z != 0.0) {
+        if (n_out == 1) {
+            acc += lr->coef[j] * z;
+        } else if (z != 0.0) {
             const double *w = lr->coef + j * n_out;
             for (size_t k = 0; k < n_out; k++)
                 o[k] += w[k] * z;
         }
     }
+    if (n_out == 1)
+        o[0] = acc;
     /* Like sklearn: the dot product first, then the intercept. */
     for (size_t k = 0; k < n_out; k++)
         o[k] += lr->intercept[k];
@@ -267,6 +280,7 @@ typedef struct builder {
     const mdl_model_t *m;
     op_node_t *pool;
     size_t n_pool, cap_pool;
+    size_t work; /* lanes pushed so far, against LR_MAX_WORK */
     mdl_err_t *err;
 } builder_t;
 
@@ -275,13 +289,17 @@ static int oom(mdl_err_t *reterr)
     return mdl_err_set(reterr, -ENOMEM, "out of memory");
 }
 
-static int lanes_push(lanes_t *l, const lane_t *lane, mdl_err_t *reterr)
+static int lanes_push(builder_t *b, lanes_t *l, const lane_t *lane)
 {
+    if (++b->work > LR_MAX_WORK || l->n >= LR_MAX_WIDTH)
+        return mdl_err_set(b->err, -EBADMSG,
+                           "preprocess: too large (over %zu columns in a step or %zu in all steps)",
+                           LR_MAX_WIDTH, LR_MAX_WORK);
     if (l->n == l->cap) {
         size_t ncap = l->cap ? l->cap * 2 : 16;
         lane_t *nv = realloc(l->v, ncap * sizeof *nv);
         if (!nv)
-            return oom(reterr);
+            return oom(b->err);
         l->v = nv, l->cap = ncap;
     }
     l->v[l->n++] = *lane;
@@ -387,7 +405,7 @@ static int compile_scaler(builder_t *b, const mdl_json_t *step, const char *path
         else if (has_a || has_c)
             r = add_op(b, &lane, OP_STANDARD, has_a ? a[i] : 0.0, has_c ? c[i] : 1.0);
         if (r >= 0)
-            r = lanes_push(out, &lane, b->err);
+            r = lanes_push(b, out, &lane);
         if (r < 0)
             goto out;
     }
@@ -440,7 +458,7 @@ static int compile_imputer(builder_t *b, const mdl_json_t *step, const char *pat
             if (r < 0)
                 return r;
         }
-        r = lanes_push(out, &lane, b->err);
+        r = lanes_push(b, out, &lane);
         if (r < 0)
             return r;
     }
@@ -476,7 +494,7 @@ static int compile_onehot(builder_t *b, const mdl_json_t *step, const char *path
             lane.category = (int32_t)k;
             lane.unknown_error = error;
             lane.last_op = -1;
-            r = lanes_push(out, &lane, b->err);
+            r = lanes_push(b, out, &lane);
             if (r < 0)
                 return r;
         }
@@ -497,7 +515,7 @@ static int compile_pipeline(builder_t *b, const mdl_json_t *step, const char *pa
     if (r < 0)
         return r;
     for (size_t k = 0; k < n_in; k++) {
-        r = lanes_push(&cur, &in[k], b->err);
+        r = lanes_push(b, &cur, &in[k]);
         if (r < 0)
             goto out;
     }
@@ -514,7 +532,7 @@ static int compile_pipeline(builder_t *b, const mdl_json_t *step, const char *pa
         next = t;
     }
     for (size_t k = 0; k < cur.n; k++) {
-        r = lanes_push(out, &cur.v[k], b->err);
+        r = lanes_push(b, out, &cur.v[k]);
         if (r < 0)
             goto out;
     }
@@ -583,7 +601,7 @@ static int compile_column_transformer(builder_t *b, const mdl_json_t *step, cons
                 goto out;
             }
             used[(size_t)v] = true;
-            r = lanes_push(&sel, &in[(size_t)v], b->err);
+            r = lanes_push(b, &sel, &in[(size_t)v]);
             if (r < 0)
                 goto out;
         }
@@ -594,7 +612,7 @@ static int compile_column_transformer(builder_t *b, const mdl_json_t *step, cons
     if (strcmp(remainder, "passthrough") == 0)
         for (size_t i = 0; i < n_in; i++)
             if (!used[i]) {
-                r = lanes_push(out, &in[i], b->err);
+                r = lanes_push(b, out, &in[i]);
                 if (r < 0)
                     goto out;
             }
@@ -645,7 +663,7 @@ static int compile_step(builder_t *b, const mdl_json_t *step, const char *path, 
     case 1: return compile_column_transformer(b, step, path, in, n_in, out);
     case 2:
         for (size_t i = 0; i < n_in; i++) {
-            r = lanes_push(out, &in[i], b->err);
+            r = lanes_push(b, out, &in[i]);
             if (r < 0)
                 return r;
         }
@@ -1067,7 +1085,7 @@ static int load_impl(const mdl_json_t *root, mdl_model_t *m, lr_t *lr, mdl_err_t
         lr->n_cats[c] = (uint32_t)f->n_categories;
         if (f->n_categories)
             lr->cat_cols[lr->n_cat_cols++] = (uint32_t)c;
-        r = lanes_push(&in, &lane, reterr);
+        r = lanes_push(&b, &in, &lane);
         if (r < 0)
             goto out;
     }

@@ -1,5 +1,6 @@
 /* models/json: grammar, numbers, strings, errors with positions, DOM access, getters. */
 #include <float.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -87,6 +88,67 @@ static void test_numbers_round_trip(void)
             fprintf(stderr, "  %s -> %a, want %a\n", cases[i].text, v->u.num, cases[i].want);
         mdl_json_doc_free(doc);
     }
+}
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15u;
+
+static uint64_t rng_next(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+
+/* The parser has an exact fast path for short mantissas and small exponents; every number
+ * must read back as the same double libc's strtod gives, in both paths. */
+static void test_numbers_match_strtod(void)
+{
+    char text[128];
+    int mismatches = 0;
+
+    for (int i = 0; i < 200000; i++) {
+        uint64_t bits = rng_next();
+        double d;
+        switch (i % 5) {
+        case 0: /* any finite double, shortest-ish and full precision */
+            memcpy(&d, &bits, sizeof d);
+            if (!isfinite(d))
+                continue;
+            snprintf(text, sizeof text, "%.*g", 1 + (int)(rng_next() % 17), d);
+            break;
+        case 1: /* integers of every size */
+            snprintf(text, sizeof text, "%s%llu", bits & 1 ? "-" : "",
+                     (unsigned long long)(rng_next() >> (rng_next() % 64)));
+            break;
+        case 2: /* decimals around the 2^53 mantissa edge with small exponents */
+            snprintf(text, sizeof text, "%llu.%llue%d", (unsigned long long)(bits % 100000000u),
+                     (unsigned long long)(rng_next() % 100000000000u), (int)(rng_next() % 61) - 30);
+            break;
+        case 3: /* values in [0, 1) as Python's repr writes them */
+            d = (double)(bits >> 11) / 9007199254740992.0;
+            snprintf(text, sizeof text, "%.17g", d);
+            break;
+        default: /* short mantissas, exponents near the exact-power limit */
+            snprintf(text, sizeof text, "%llue%d", (unsigned long long)(bits % 10000000000000000u),
+                     (int)(rng_next() % 51) - 25);
+            break;
+        }
+        double want = strtod(text, NULL);
+        if (!isfinite(want))
+            continue;
+        mdl_json_doc_t *doc = NULL;
+        if (mdl_json_parse(text, strlen(text), 4, &doc, NULL) < 0) {
+            if (mismatches++ < 5)
+                CHECK_FAIL_("%s: refused", text);
+            continue;
+        }
+        double got = mdl_json_doc_root(doc)->u.num;
+        if (memcmp(&got, &want, sizeof got) != 0 && mismatches++ < 5)
+            CHECK_FAIL_("%s: %a, strtod %a", text, got, want);
+        mdl_json_doc_free(doc);
+    }
+    CHECK_EQ_INT(mismatches, 0);
 }
 
 static void test_strings(void)
@@ -406,6 +468,7 @@ int main(void)
 {
     RUN(test_scalars);
     RUN(test_numbers_round_trip);
+    RUN(test_numbers_match_strtod);
     RUN(test_strings);
     RUN(test_errors);
     RUN(test_span);

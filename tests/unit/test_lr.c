@@ -531,6 +531,29 @@ static void test_depth_limit(void)
     CHECK_MSG(err, "nesting deeper than 64 levels");
 }
 
+/* A few hundred KB that would make the compile step do ~10^8 copies: refused, quickly. */
+static void test_preprocess_budget(void)
+{
+    size_t cap = 1 << 20, used = 0;
+    char *doc = malloc(cap);
+    mdl_model_t m;
+    mdl_err_t err = {0};
+
+    used += (size_t)snprintf(doc + used, cap - used,
+                             "{" HDR BIN "'features':[{'name':'a'}],'coef':[[1]],'intercept':[0],"
+                             "'preprocess':{'type':'pipeline','steps':[{'type':'column_transformer',"
+                             "'remainder':'drop','transformers':[{'columns':[0");
+    for (int i = 1; i < 4096; i++)
+        used += (size_t)snprintf(doc + used, cap - used, ",0");
+    used += (size_t)snprintf(doc + used, cap - used, "],'step':{'type':'passthrough'}}]}");
+    for (int i = 0; i < 20000; i++)
+        used += (size_t)snprintf(doc + used, cap - used, ",{'type':'passthrough'}");
+    snprintf(doc + used, cap - used, "]}}");
+    CHECK_EQ_INT(load(doc, &m, &err), -EBADMSG);
+    CHECK_MSG(err, "preprocess: too large");
+    free(doc);
+}
+
 /* Through the kind's loader and model.c: file bounds, the path in messages. */
 static void test_load_file(void)
 {
@@ -587,6 +610,7 @@ int main(void)
     RUN(test_loader_errors);
     RUN(test_truncated);
     RUN(test_depth_limit);
+    RUN(test_preprocess_budget);
     RUN(test_load_file);
     return check_summary();
 }
