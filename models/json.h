@@ -13,10 +13,11 @@
  * mdl_json_find() is a linear scan of the members (fine for the small objects of model
  * files; index big objects yourself if you look up many keys in them).
  *
- * Numbers are parsed with strtod on a NUL-terminated copy of the token, so every double
- * written with a shortest round-trip printer (Python repr, %.17g) reads back bit for bit.
- * A number too large for a double is a parse error. strtod follows LC_NUMERIC; the daemon
- * never calls setlocale, so that is the "C" locale.
+ * Numbers are correctly rounded, so every double written with a round-trip printer (Python
+ * repr, %.17g) reads back bit for bit: tokens whose digits fit in 53 bits with a power of
+ * ten up to 10^22 take an exact fast path (one IEEE multiply or divide), the rest go to
+ * strtod on a NUL-terminated copy. A number too large for a double is a parse error.
+ * strtod follows LC_NUMERIC; the daemon never calls setlocale, so that is the "C" locale.
  *
  * Errors: -EBADMSG with a message naming the byte offset, line:col, the path of the value
  * being parsed (e.g. "trees[3].split[7]") and what was expected; -ENOMEM; -E2BIG for input
