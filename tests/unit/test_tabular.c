@@ -1,0 +1,194 @@
+/* The request-body decoder: rows, objects, columns, categories, numbers, and errors that
+ * name the field or the byte. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "handlers/tabular.h"
+#include "check.h"
+
+static mdl_model_t *model;
+
+/* Three features: two numeric and a categorical "city" with two categories. */
+static void load_model(void)
+{
+    char dir[64], path[128];
+    FILE *f;
+    mdl_err_t err = {0};
+
+    snprintf(dir, sizeof dir, "/tmp/modeld-test-tabular-%ld", (long)getpid());
+    mkdir(dir, 0700);
+    snprintf(path, sizeof path, "%s/lr.json", dir);
+    f = fopen(path, "w");
+    fputs("{\"format\":\"modeld-lr\",\"format_version\":1,\"estimator\":\"LogisticRegression\","
+          "\"task\":\"binary\",\"classes\":[\"no\",\"yes\"],"
+          "\"features\":[{\"name\":\"age\"},{\"name\":\"héight\"},"
+          "{\"name\":\"city\",\"categories\":[\"paris\",\"rome\",\"7\"]}],"
+          "\"preprocess\":{\"type\":\"column_transformer\",\"remainder\":\"passthrough\","
+          "\"transformers\":[{\"columns\":[2],\"step\":{\"type\":\"one_hot_encoder\",\"handle_unknown\":\"ignore\"}}]},"
+          "\"coef\":[[1,2,3,4,5]],\"intercept\":[0]}",
+          f);
+    fclose(f);
+    if (mdl_model_load_dir(dir, NULL, &model, &err) < 0)
+        fprintf(stderr, "cannot load the test model: %s\n", err.msg);
+    unlink(path);
+    rmdir(dir);
+}
+
+static int parse(const char *body, mdl_tabular_body_t *b, mdl_err_t *err)
+{
+    memset(err, 0, sizeof *err);
+    return mdl_tabular_body_parse(model, body, strlen(body), 100, b, err);
+}
+
+static void test_positional_and_named_agree(void)
+{
+    mdl_tabular_body_t a, b;
+    mdl_err_t err;
+
+    CHECK_EQ_INT(parse("{\"instances\": [[1.5, -2e3, \"rome\"], [0, null, \"nowhere\"]]}", &a, &err), 0);
+    CHECK_EQ_INT(parse(" {\"instances\":[{\"city\":\"rome\",\"age\":1.5,\"h\\u00e9ight\":-2000},"
+                       "{\"age\":0}]} \n", &b, &err), 0);
+    CHECK_EQ_INT(a.n_rows, 2);
+    CHECK_EQ_INT(b.n_rows, 2);
+    CHECK(!a.columnar);
+    CHECK_EQ_INT(a.output, MDL_OUTPUT_VALUE);
+    CHECK_NEAR(a.rows[0], 1.5, 0);
+    CHECK_NEAR(a.rows[1], -2000, 0);
+    CHECK_NEAR(a.rows[2], 1, 0);    /* "rome" is category 1 */
+    CHECK(isnan(a.rows[4]));        /* null */
+    CHECK_NEAR(a.rows[5], -1, 0);   /* unknown category */
+    for (int i = 0; i < 3; i++)
+        CHECK_NEAR(a.rows[i], b.rows[i], 0);
+    CHECK(isnan(b.rows[4]) && isnan(b.rows[5])); /* absent keys are missing */
+    mdl_tabular_body_done(&a);
+    mdl_tabular_body_done(&b);
+}
+
+static void test_columnar_and_output(void)
+{
+    mdl_tabular_body_t b;
+    mdl_err_t err;
+
+    CHECK_EQ_INT(parse("{\"output\":\"margin\",\"inputs\":{\"age\":[1,2,3],\"city\":[\"paris\",7,null]}}", &b, &err), 0);
+    CHECK(b.columnar);
+    CHECK_EQ_INT(b.output, MDL_OUTPUT_MARGIN);
+    CHECK_EQ_INT(b.n_rows, 3);
+    CHECK_NEAR(b.rows[3], 2, 0);
+    CHECK(isnan(b.rows[4]));        /* column not given */
+    CHECK_NEAR(b.rows[2], 0, 0);    /* paris */
+    CHECK_NEAR(b.rows[5], 2, 0);    /* the number 7 matches category "7" */
+    CHECK(isnan(b.rows[8]));
+    mdl_tabular_body_done(&b);
+    CHECK_EQ_INT(parse("{\"inputs\": [[1, 2, \"paris\"]]}", &b, &err), 0);
+    CHECK(b.columnar);
+    mdl_tabular_body_done(&b);
+}
+
+static void test_numbers_exact(void)
+{
+    static const char *texts[] = {"0", "-0", "1", "0.1", "123456.789e-3", "1e22", "1e23", "9007199254740993",
+                                  "2.2250738585072014e-308", "4.9e-324", "1.7976931348623157e308",
+                                  "0.30000000000000004", "-12.5E+2", "3.14159265358979323846264338327950288"};
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        double v = -1;
+        size_t n = mdl_json_parse_number(texts[i], texts[i] + strlen(texts[i]), &v);
+        CHECK_EQ_INT(n, strlen(texts[i]));
+        if (v != strtod(texts[i], NULL) || signbit(v) != signbit(strtod(texts[i], NULL)))
+            CHECK_FAIL_("%s parsed as %.17g", texts[i], v);
+    }
+    static const char *bad[] = {"+1", ".5", "-", "1.", "1e", "1e+", "-.5", "x"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        double v;
+        size_t n = mdl_json_parse_number(bad[i], bad[i] + strlen(bad[i]), &v);
+        if (n == strlen(bad[i]))
+            CHECK_FAIL_("'%s' accepted as a number", bad[i]);
+    }
+}
+
+static void test_errors(void)
+{
+    static const struct {
+        const char *body;
+        int code;
+        const char *needle;
+    } cases[] = {
+        {"", -EBADMSG, "empty body"},
+        {"{\"instances\": [[1, 2, \"x\"]", -EBADMSG, "byte 26 (end of body)"},
+        {"{\"instances\": [[1, 2, \"x\"]]} trailing", -EBADMSG, "after the JSON value"},
+        {"{\"instances\": [[NaN, 2, \"x\"]]}", -EBADMSG, "byte 16"},
+        {"{\"instances\": [[Infinity, 2, \"x\"]]}", -EBADMSG, "malformed"},
+        {"{\"instances\": [[01, 2, \"x\"]]}", -EBADMSG, "malformed"},
+        {"{\"instances\": [[1, 2]]}", -EPROTO, "instances[0]: expected 3 feature values, got 2"},
+        {"{\"instances\": [[1, 2, 3, 4]]}", -EPROTO, "instances[0]: expected 3 feature values, got more"},
+        {"{\"instances\": [[1, 2, \"x\"], {\"weight\": 1}]}", -EPROTO, "instances[1]: unknown feature 'weight'"},
+        {"{\"instances\": [[1, \"tall\", \"x\"]]}", -EPROTO, "instances[0].h\xc3\xa9ight: expected a number or null, got a string"},
+        {"{\"instances\": [[true, 2, \"x\"]]}", -EPROTO, "instances[0].age: expected a number or null, got a boolean"},
+        {"{\"instances\": [[[1], 2, \"x\"]]}", -EPROTO, "got an array"},
+        {"{\"instances\": [[1e999, 2, \"x\"]]}", -EPROTO, "instances[0].age: number out of range"},
+        {"{\"instances\": []}", -EPROTO, "at least one instance"},
+        {"{\"instances\": {}}", -EPROTO, "expected an array of instances"},
+        {"{\"instances\": [5]}", -EPROTO, "instances[0]: expected an array of feature values or an object"},
+        {"{}", -EPROTO, "exactly one of"},
+        {"{\"instances\": [[1,2,\"x\"]], \"inputs\": [[1,2,\"x\"]]}", -EPROTO, "exactly one of"},
+        {"{\"instance\": [[1,2,\"x\"]]}", -EPROTO, "unknown field 'instance'"},
+        {"{\"instances\": [[1,2,\"x\"]], \"output\": \"logit\"}", -EPROTO, "output: expected"},
+        {"{\"inputs\": {\"age\": [1, 2], \"city\": [\"x\"]}}", -EPROTO, "inputs.city: 1 values"},
+        {"[1, 2]", -EPROTO, "must be a JSON object"},
+        {"{\"instances\": [[1, 2, \"\\ud800\"]]}", -EBADMSG, "surrogate"},
+    };
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        mdl_tabular_body_t b;
+        mdl_err_t err;
+        int r = parse(cases[i].body, &b, &err);
+        if (r != cases[i].code || !strstr(err.msg, cases[i].needle))
+            CHECK_FAIL_("body %s: got %d '%s', want %d containing '%s'", cases[i].body, r, err.msg,
+                        cases[i].code, cases[i].needle);
+        if (r == 0)
+            mdl_tabular_body_done(&b);
+    }
+}
+
+static void test_row_limit(void)
+{
+    mdl_tabular_body_t b;
+    mdl_err_t err = {0};
+    const char *body = "{\"instances\": [[1,2,null],[1,2,null],[1,2,null]]}";
+
+    CHECK_EQ_INT(mdl_tabular_body_parse(model, body, strlen(body), 2, &b, &err), -EPROTO);
+    CHECK(strstr(err.msg, "more than 2 instances") != NULL);
+}
+
+static void test_shortest_doubles(void)
+{
+    static const double values[] = {0.1, 1.0 / 3, 1e-300, 123456789.0, 0.9999999999999999, -2.5};
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+        mdl_buf_t out = {0};
+        mdl_json_put_double(&out, values[i]);
+        CHECK(strtod(out.data, NULL) == values[i]);
+        mdl_buf_done(&out);
+    }
+    mdl_buf_t out = {0};
+    mdl_json_put_double(&out, 0.1);
+    CHECK_EQ_STR(out.data, "0.1");
+    mdl_buf_done(&out);
+}
+
+int main(void)
+{
+    load_model();
+    if (!model) {
+        printf("test_tabular.c: 0 passed, 1 failed\n");
+        return 1;
+    }
+    RUN(test_positional_and_named_agree);
+    RUN(test_columnar_and_output);
+    RUN(test_numbers_exact);
+    RUN(test_errors);
+    RUN(test_row_limit);
+    RUN(test_shortest_doubles);
+    mdl_model_unref(model);
+    return check_summary();
+}
