@@ -374,7 +374,7 @@ static int compile_scaler(builder_t *b, const mdl_json_t *step, const char *path
                           const lane_t *in, size_t n_in, lanes_t *out)
 {
     double *a = calloc(n_in ? n_in : 1, sizeof *a), *c = calloc(n_in ? n_in : 1, sizeof *c);
-    bool has_a, has_c;
+    bool has_a = false, has_c = false;
     int r;
 
     if (!a || !c) {
@@ -622,22 +622,59 @@ out:
     return r;
 }
 
+static int compile_passthrough(builder_t *b, const mdl_json_t *step, const char *path,
+                               const lane_t *in, size_t n_in, lanes_t *out)
+{
+    (void)step, (void)path;
+    for (size_t i = 0; i < n_in; i++) {
+        int r = lanes_push(b, out, &in[i]);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+static int compile_drop(builder_t *b, const mdl_json_t *step, const char *path, const lane_t *in,
+                        size_t n_in, lanes_t *out)
+{
+    (void)b, (void)step, (void)path, (void)in, (void)n_in, (void)out;
+    return 0;
+}
+
+static int compile_standard_scaler(builder_t *b, const mdl_json_t *step, const char *path,
+                                   const lane_t *in, size_t n_in, lanes_t *out)
+{
+    return compile_scaler(b, step, path, false, in, n_in, out);
+}
+
+static int compile_min_max_scaler(builder_t *b, const mdl_json_t *step, const char *path,
+                                  const lane_t *in, size_t n_in, lanes_t *out)
+{
+    return compile_scaler(b, step, path, true, in, n_in, out);
+}
+
+/* Runs one step (an object with a "type") over the lanes `in`, appending its output lanes
+ * to `out`. Recursion depth is bounded by the JSON nesting bound. */
 static int compile_step(builder_t *b, const mdl_json_t *step, const char *path, const lane_t *in,
                         size_t n_in, lanes_t *out)
 {
+    typedef int compile_fn(builder_t *, const mdl_json_t *, const char *, const lane_t *, size_t,
+                           lanes_t *);
     static const struct {
         const char *type;
-        const char *const allowed[5];
-    } kinds[] = {
-        {"pipeline", {"type", "steps", NULL}},
-        {"column_transformer", {"type", "transformers", "remainder", NULL}},
-        {"passthrough", {"type", NULL}},
-        {"drop", {"type", NULL}},
-        {"standard_scaler", {"type", "mean", "scale", NULL}},
-        {"min_max_scaler", {"type", "scale", "min", NULL}},
-        {"simple_imputer", {"type", "fill", NULL}},
-        {"one_hot_encoder", {"type", "handle_unknown", NULL}},
+        compile_fn *fn;
+        const char *const allowed[4]; /* fields besides "type" */
+    } steps[] = {
+        {"pipeline", compile_pipeline, {"steps", NULL}},
+        {"column_transformer", compile_column_transformer, {"transformers", "remainder", NULL}},
+        {"passthrough", compile_passthrough, {NULL}},
+        {"drop", compile_drop, {NULL}},
+        {"standard_scaler", compile_standard_scaler, {"mean", "scale", NULL}},
+        {"min_max_scaler", compile_min_max_scaler, {"scale", "min", NULL}},
+        {"simple_imputer", compile_imputer, {"fill", NULL}},
+        {"one_hot_encoder", compile_onehot, {"handle_unknown", NULL}},
     };
+    const char *allowed[5] = {"type"};
     const char *type;
     size_t k;
     int r;
@@ -647,33 +684,20 @@ static int compile_step(builder_t *b, const mdl_json_t *step, const char *path, 
         r = mdl_json_get_string(step, path, "type", &type, b->err);
     if (r < 0)
         return r;
-    for (k = 0; k < sizeof kinds / sizeof *kinds; k++)
-        if (strcmp(kinds[k].type, type) == 0)
+    for (k = 0; k < sizeof steps / sizeof *steps; k++)
+        if (strcmp(steps[k].type, type) == 0)
             break;
-    if (k == sizeof kinds / sizeof *kinds)
+    if (k == sizeof steps / sizeof *steps)
         return mdl_err_set(b->err, -EBADMSG,
                            "%s.type: unknown step type \"%s\" (expected pipeline, column_transformer, "
                            "passthrough, drop, standard_scaler, min_max_scaler, simple_imputer or "
                            "one_hot_encoder)", path[0] ? path : "preprocess", type);
-    r = mdl_json_check_members(step, path, kinds[k].allowed, b->err);
+    for (size_t i = 0; steps[k].allowed[i]; i++)
+        allowed[i + 1] = steps[k].allowed[i];
+    r = mdl_json_check_members(step, path, allowed, b->err);
     if (r < 0)
         return r;
-    switch (k) {
-    case 0: return compile_pipeline(b, step, path, in, n_in, out);
-    case 1: return compile_column_transformer(b, step, path, in, n_in, out);
-    case 2:
-        for (size_t i = 0; i < n_in; i++) {
-            r = lanes_push(b, out, &in[i]);
-            if (r < 0)
-                return r;
-        }
-        return 0;
-    case 3: return 0;
-    case 4: return compile_scaler(b, step, path, false, in, n_in, out);
-    case 5: return compile_scaler(b, step, path, true, in, n_in, out);
-    case 6: return compile_imputer(b, step, path, in, n_in, out);
-    default: return compile_onehot(b, step, path, in, n_in, out);
-    }
+    return steps[k].fn(b, step, path, in, n_in, out);
 }
 
 /* Turns the final lanes into terms: chains are copied oldest-first into lr->ops, and a

@@ -30,8 +30,9 @@ extern const mdl_kind_t mdl_kind_lr;
 
 /* Parses an lr.json document held in memory (len bytes, need not be NUL-terminated) into
  * m (impl, task, features, classes). Used by the kind's loader and by fuzzers. Returns 0,
- * or -EBADMSG (the message names the JSON field path or byte offset) / -ENOMEM; on
- * failure m is left as it was given. Any thread; no logging. */
+ * or -EBADMSG (the message names the JSON field path or byte offset) / -ENOMEM. m must come
+ * in with impl, features and classes unset; on failure they are left unset (NULL / 0).
+ * Any thread; no logging. */
 int mdl_lr_load_mem(const char *data, size_t len, mdl_model_t *m, mdl_err_t *reterr);
 
 #endif
