@@ -1168,9 +1168,10 @@ static int lr_load(const char *path, const mdl_load_opts_t *opts, mdl_model_t *m
 
     if (opts && opts->max_artifact_bytes && opts->max_artifact_bytes < max)
         max = opts->max_artifact_bytes;
-    r = mdl_file_read(path, max, &data, &len, NULL, reterr);
+    r = mdl_file_read(path, max, &data, &len, m->sha256, reterr);
     if (r < 0)
         return r;
+    m->artifact_bytes = len; /* hashed from the very bytes parsed */
     r = mdl_lr_load_mem(data, len, m, reterr);
     free(data);
     return r;

@@ -155,11 +155,10 @@ int mdl_model_load_dir(const char *dir, const mdl_load_opts_t *opts, mdl_model_t
     if (r < 0)
         goto fail;
     m->kind = kind;
-    r = hash_file(m->artifact, m->sha256, &m->artifact_bytes, reterr);
-    if (r < 0)
-        goto fail;
     r = kind->load(m->artifact, opts, m, reterr);
     if (r < 0)
+        goto fail;
+    if (!m->sha256[0] && (r = hash_file(m->artifact, m->sha256, &m->artifact_bytes, reterr)) < 0)
         goto fail;
     r = index_feature_names(m, reterr);
     if (r < 0)

@@ -60,7 +60,9 @@ typedef struct mdl_kind {
     const char *name;              /* "lr" */
     const char *const *artifacts;  /* artifact file names that identify it, NULL-terminated */
     /* Parses and validates `path` (the artifact inside the version folder). On success sets
-     * m->impl, m->task, m->features/n_features, m->classes/n_classes and returns 0. On
+     * m->impl, m->task, m->features/n_features, m->classes/n_classes and returns 0; a
+     * loader that reads the file whole also sets m->sha256 and m->artifact_bytes from those
+     * bytes (else mdl_model_load_dir hashes the file afterwards). On
      * failure frees what it allocated in m (the caller frees the rest) and fills reterr. */
     int (*load)(const char *path, const mdl_load_opts_t *opts, mdl_model_t *m, mdl_err_t *reterr);
     void (*destroy)(void *impl);   /* frees impl; NULL-safe */
