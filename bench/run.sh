@@ -492,12 +492,15 @@ info = [r for r in runs if r["phase"] == "info-log"]
 if info:
     L.append("Access-log cost (fresh modeld at the default `--log-level info`, stderr to a file, 1 run each):")
     L.append("")
-    L.append("| conns | req/s info | req/s warn (median) | info/warn | p99 ms info | p99 ms warn |")
-    L.append("|---:|---:|---:|---:|---:|---:|")
+    L.append("| conns | req/s info | req/s warn (median) | info/warn req/s | req per CPU-s info | req per CPU-s warn "
+             "| info/warn req per CPU-s | p99 ms info | p99 ms warn | other load % info |")
+    L.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in info:
         w = summary[("modeld", r["conns"])]
+        eff = r["rps"] / (r["cpu_pct"] / 100) if r["cpu_pct"] > 0 else float("nan")
         L.append(f"| {r['conns']} | {r['rps']:,.0f} | {w['rps']:,.0f} | {r['rps'] / w['rps']:.2f}x | "
-                 f"{ms(r['p99_us']):.3f} | {ms(w['p99']):.3f} |")
+                 f"{eff:,.0f} | {w['eff']:,.0f} | {eff / w['eff']:.2f}x | "
+                 f"{ms(r['p99_us']):.3f} | {ms(w['p99']):.3f} | {r['other_pct']:.0f} |")
     lines, nbytes = int(env["INFO_LOG_LINES"]), int(env["INFO_LOG_BYTES"])
     if lines:
         L.append("")
