@@ -26,9 +26,9 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 # Debian packages the build, the tests and the benchmarks need.
 DEB_PKGS := build-essential pkg-config libmicrohttpd-dev libuv1-dev libcjson-dev \
-            python3 python3-pytest python3-sklearn python3-numpy curl prometheus wrk nginx-light
+            python3 python3-pytest python3-sklearn python3-numpy curl prometheus wrk nginx-light valgrind
 
-.PHONY: all deps run test test-unit test-e2e asan bench clean
+.PHONY: all deps run test test-unit test-e2e asan valgrind bench clean
 
 all: build/modeld
 
@@ -76,6 +76,12 @@ test-e2e: $(BUILD)/modeld
 
 asan: deps
 	$(MAKE) MODE=asan test-unit test-e2e
+
+# The end-to-end suite with every daemon under valgrind; a leak or memory error fails the test.
+valgrind: deps
+	$(MAKE) all
+	MODELD_BIN=$(BUILD)/modeld MODELD_WRAPPER="valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=97" \
+	  $(PYTHON) -m pytest -q tests/e2e
 
 bench: deps
 	$(MAKE) all

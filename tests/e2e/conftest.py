@@ -20,6 +20,7 @@ import io
 import json
 import math
 import os
+import shlex
 import re
 import select
 import shutil
@@ -173,7 +174,8 @@ class Daemon:
         binary = require_binary()
         self._tmp = Path(tempfile.mkdtemp(prefix="modeld-e2e-"))
         ready = self._tmp / "ready"
-        argv = [str(binary)]
+        # MODELD_WRAPPER runs the daemon under a tool, e.g. valgrind (make valgrind).
+        argv = shlex.split(os.environ.get("MODELD_WRAPPER", "")) + [str(binary)]
         if self.config is not None:
             cfg = self._tmp / "modeld.json"
             cfg.write_text(json.dumps(self.config))
