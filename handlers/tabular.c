@@ -295,6 +295,24 @@ static double *new_row(cursor_t *c, mdl_tabular_body_t *b, size_t *cap, size_t m
     return b->rows + b->n_rows++ * nf;
 }
 
+/* `"name":` naming one of the model's features; name gets the unescaped key (MAX_KEY). */
+static int parse_feature_key(cursor_t *c, const char *where, char *name, long *ret_col)
+{
+    int r;
+
+    skip_ws(c);
+    if (c->p >= c->end || *c->p != '"')
+        return syntax_error(c, "expected a string key");
+    if ((r = parse_string(c, name, MAX_KEY)) < 0)
+        return r;
+    if (!eat(c, ':'))
+        return syntax_error(c, "expected ':'");
+    *ret_col = mdl_model_feature_index(c->m, name);
+    if (*ret_col < 0)
+        return mdl_err_set(c->err, -EPROTO, "%s: unknown feature '%.64s'", where, name);
+    return 0;
+}
+
 static int parse_row(cursor_t *c, const char *where, double *row)
 {
     const mdl_model_t *m = c->m;
@@ -330,16 +348,8 @@ static int parse_row(cursor_t *c, const char *where, double *row)
         do {
             char name[MAX_KEY];
             long col;
-            skip_ws(c);
-            if (c->p >= c->end || *c->p != '"')
-                return syntax_error(c, "expected a string key");
-            if ((r = parse_string(c, name, sizeof name)) < 0)
+            if ((r = parse_feature_key(c, where, name, &col)) < 0)
                 return r;
-            if (!eat(c, ':'))
-                return syntax_error(c, "expected ':'");
-            col = mdl_model_feature_index(m, name);
-            if (col < 0)
-                return mdl_err_set(c->err, -EPROTO, "%s: unknown feature '%.64s'", where, name);
             if ((r = parse_value(c, (size_t)col, where, &row[col])) < 0)
                 return r;
         } while (eat(c, ','));
@@ -389,16 +399,8 @@ static int parse_columns(cursor_t *c, const char *key, size_t max_rows, mdl_tabu
         char name[MAX_KEY], where[MAX_KEY + 80];
         size_t i = 0;
         long col;
-        skip_ws(c);
-        if (c->p >= c->end || *c->p != '"')
-            return syntax_error(c, "expected a string key");
-        if ((r = parse_string(c, name, sizeof name)) < 0)
+        if ((r = parse_feature_key(c, key, name, &col)) < 0)
             return r;
-        if (!eat(c, ':'))
-            return syntax_error(c, "expected ':'");
-        col = mdl_model_feature_index(c->m, name);
-        if (col < 0)
-            return mdl_err_set(c->err, -EPROTO, "%s: unknown feature '%.64s'", key, name);
         if (!eat(c, '['))
             return mdl_err_set(c->err, -EPROTO, "%s.%.64s: expected an array (one value per instance)",
                                key, name);
