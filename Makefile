@@ -77,11 +77,13 @@ test-e2e: $(BUILD)/modeld
 asan: deps
 	$(MAKE) MODE=asan test-unit test-e2e
 
-# The end-to-end suite with every daemon under valgrind; a leak or memory error fails the test.
+# The end-to-end suite with every daemon under valgrind; a leak or memory error fails the
+# test (exit 97). The drain-under-load test is left out: its 8 clients cannot get going
+# within its deadlines at valgrind's speed (make test and make asan run it).
 valgrind: deps
 	$(MAKE) all
 	MODELD_BIN=$(BUILD)/modeld MODELD_WRAPPER="valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=97" \
-	  $(PYTHON) -m pytest -q tests/e2e
+	  $(PYTHON) -m pytest -q tests/e2e -k "not test_drain_loses_no_request"
 
 bench: deps
 	$(MAKE) all
