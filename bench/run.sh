@@ -317,39 +317,46 @@ dur_s() { # "10s" / "1m" / "10" -> seconds
 # CPU ticks every process on the machine used so far (user nice system irq softirq steal)
 machine_busy_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9; exit}' /proc/stat; }
 
-# CPU seconds of this shell's waited-for children (wrk, via timeout/taskset), as ticks
+# CPU seconds of this shell's waited-for children (wrk, via timeout/taskset), as ticks.
+# `times` must run in the shell that waited for wrk, not in a $(...) subshell: its output
+# goes to a file and is parsed from there.
 children_ticks() {
-    times | awk -v hz="$CLK_TCK" 'NR == 2 {
+    times >"$TMP/times"
+    awk -v hz="$CLK_TCK" 'NR == 2 {
         n = split($0, f, /[ms ]+/); t = 0
         for (i = 1; i + 1 <= n; i += 2) if (f[i] != "") t += f[i] * 60 + f[i + 1]
-        printf "%d\n", t * hz }'
+        printf "%d\n", t * hz }' "$TMP/times"
 }
 
-# server addr conns duration -> the BENCH line + cpu_pct (server, % of one core) +
-# other_pct (CPU used by everything else on the machine: other users' jobs, steal; % of one core)
+# server addr conns duration -> the BENCH line + cpu_pct (server, % of one core), wrk_pct
+# (the client) and other_pct (everything else on the machine: other users' jobs, steal)
 run_wrk() {
     local server=$1 addr=$2 conns=$3 dur=$4 out t0 t1 w0 w1 b0 b1 c0 c1 secs pid
     secs=$(dur_s "$dur")
     out="$TMP/wrk.out"
     pid=$MODELD_PID; [ "$server" = nginx ] && pid=$NGINX_PID
-    t0=$(server_ticks "$server"); w0=$(date +%s%N); b0=$(machine_busy_ticks); c0=$(children_ticks)
+    children_ticks >"$TMP/c0"
+    t0=$(server_ticks "$server"); w0=$(date +%s%N); b0=$(machine_busy_ticks)
     timeout $((secs + 20)) "${CLIENT_PIN[@]}" "$WRK_BIN" -t"$BENCH_THREADS" -c"$conns" -d"$dur" \
         --latency -s "$LUA" "http://$addr" >"$out" 2>&1 || {
         cat "$out" >&2
         die "wrk against $server failed or timed out"
     }
-    t1=$(server_ticks "$server"); w1=$(date +%s%N); b1=$(machine_busy_ticks); c1=$(children_ticks)
+    t1=$(server_ticks "$server"); w1=$(date +%s%N); b1=$(machine_busy_ticks)
+    children_ticks >"$TMP/c1"
+    c0=$(cat "$TMP/c0"); c1=$(cat "$TMP/c1")
     cat "$out" >>"$TMP/wrk-all.out"
     kill -0 "$pid" 2>/dev/null || die "$server died during the run (see $TMP)"
     grep '^BENCH ' "$out" | tail -1 | tr -d '\n'
-    awk -v t=$((t1 - t0)) -v o=$((b1 - b0 - (t1 - t0) - (c1 - c0))) -v hz="$CLK_TCK" -v ns=$((w1 - w0)) \
-        'BEGIN {s = ns / 1e9; if (o < 0) o = 0; printf " cpu_pct=%.1f other_pct=%.1f\n", 100 * t / hz / s, 100 * o / hz / s}'
+    awk -v t=$((t1 - t0)) -v c=$((c1 - c0)) -v o=$((b1 - b0 - (t1 - t0) - (c1 - c0))) -v hz="$CLK_TCK" \
+        -v ns=$((w1 - w0)) 'BEGIN {s = ns / 1e9; if (o < 0) o = 0
+        printf " cpu_pct=%.1f wrk_pct=%.1f other_pct=%.1f\n", 100 * t / hz / s, 100 * c / hz / s, 100 * o / hz / s}'
 }
 
 record() { # phase server conns rep line
     printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" >>"$TMP/runs.tsv"
     log "$(printf '%-7s %-6s c=%-3s #%s %s' "$1" "$2" "$3" "$4" \
-        "$(echo "$5" | grep -o 'rps=[^ ]*\|p50_us=[^ ]*\|p99_us=[^ ]*\|status_errors=[^ ]*\|cpu_pct=[^ ]*\|other_pct=[^ ]*' | tr '\n' ' ')")"
+        "$(echo "$5" | grep -o 'rps=[^ ]*\|p50_us=[^ ]*\|p99_us=[^ ]*\|status_errors=[^ ]*\|cpu_pct=[^ ]*\|wrk_pct=[^ ]*\|other_pct=[^ ]*' | tr '\n' ' ')")"
 }
 
 # --- 1. start and check both servers ------------------------------------------------------
@@ -525,12 +532,12 @@ L.append("")
 
 L.append("All runs:")
 L.append("")
-L.append("| phase | server | conns | run | req/s | p50 ms | p90 ms | p99 ms | max ms | server CPU % | other load % | non-2xx | socket errors |")
-L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+L.append("| phase | server | conns | run | req/s | p50 ms | p90 ms | p99 ms | max ms | server CPU % | wrk CPU % | other load % | non-2xx | socket errors |")
+L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for r in runs:
     sock = r["connect_errors"] + r["read_errors"] + r["write_errors"] + r["timeout_errors"]
     L.append(f"| {r['phase']} | {r['server']} | {r['conns']} | {r['rep']} | {r['rps']:,.0f} | {ms(r['p50_us']):.3f} | "
-             f"{ms(r['p90_us']):.3f} | {ms(r['p99_us']):.3f} | {ms(r['max_us']):.1f} | {r['cpu_pct']:.0f} | {r['other_pct']:.0f} | "
+             f"{ms(r['p90_us']):.3f} | {ms(r['p99_us']):.3f} | {ms(r['max_us']):.1f} | {r['cpu_pct']:.0f} | {r.get('wrk_pct', float('nan')):.0f} | {r['other_pct']:.0f} | "
              f"{r['status_errors']:.0f} | {sock:.0f} |")
 
 # Anything but 200 on the predict route, from modeld's own counters.
