@@ -44,9 +44,8 @@ static void predict_work(mdl_request_t *req)
 static void predict_reply(mdl_server_t *srv, mdl_request_t *req, int cancelled)
 {
     predict_job_t *job = req->job;
-    const mdl_model_t *m = req->model;
-    /* One number per row unless the model has several outputs per row (classes). */
-    int scalar = job->width == 1 && m->task != MDL_TASK_MULTICLASS;
+    /* One number per row unless the model has several outputs per row (classes, trees). */
+    int scalar = job->width == 1;
     mdl_buf_t out = {0};
     size_t len;
     char *text;
