@@ -9,13 +9,14 @@
  *   for each tree: mdl_forest_builder_add_tree(b, &tree, reterr);   copies, validates
  *   mdl_forest_builder_finish(b, &forest, reterr);    consumes b whatever happens
  *
- * add_tree validates the tree completely (children in range, every node reached exactly
- * once from the root so no cycles and no orphans, features < n_features, bitsets and linear
- * coefficients in bounds, finite thresholds / leaf values / weights) and its message names
- * the tree and node ("tree 3 node 17: right child 99 out of range (tree has 31 nodes)"), so
- * a loader needs to check only what is specific to its file format. finish checks the
- * forest-level counts (at least one tree, groups < n_outputs, LightGBM average needs
- * n_trees divisible by n_outputs).
+ * add_tree validates the tree completely (children in range, every node reached at most
+ * once from the root so no cycles or shared subtrees, features < n_features, bitsets and
+ * linear coefficients in bounds, finite thresholds / leaf values / weights) and its message
+ * names the tree and node ("tree 3 node 17: right child 99 out of range (tree has 31
+ * nodes)"), so a loader needs to check only what is specific to its file format. Nodes the
+ * root does not reach are allowed (XGBoost keeps pruned nodes in its arrays), never
+ * checked, and dropped. finish checks the forest-level counts (at least one tree, groups <
+ * n_outputs, LightGBM average needs n_trees divisible by n_outputs).
  *
  * Semantics that differ between the libraries are chosen by the forest's flavor (and, for
  * LightGBM, per node):
@@ -34,8 +35,9 @@
  *         NONE: NaN is taken as 0.0, then x <= threshold -> left;
  *         ZERO: NaN is taken as 0.0; |x| <= 1e-35f -> default child; else x <= threshold;
  *         NAN:  NaN -> default child; else x <= threshold;
- *     - categorical: NaN -> default child if missing type NAN, else x is taken as 0.0;
- *       c = (int)x (truncation); c < 0 or c >= bits in the bitset -> "not in set";
+ *     - categorical: NaN -> default child (LightGBM v3/v4 always send NaN right: set
+ *       default_left = false, missing = NAN); c = (int)x (truncation toward zero, so
+ *       -0.5 is category 0); x <= -1 or c >= bits in the bitset -> "not in set";
  *       in set -> left, not in set -> right;
  *     - linear leaves: out = lin_const + sum coef[j] * x[feature[j]], in that order; if any
  *       of those x is NaN the plain leaf value is used instead (LightGBM's rule);
