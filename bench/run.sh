@@ -108,8 +108,9 @@ CLIENT_PIN=()
 if [ "$BENCH_PIN" = 1 ] || { [ "$BENCH_PIN" = auto ] && [ "$NCPU" -ge 2 ]; }; then
     command -v taskset >/dev/null 2>&1 || die "taskset not found (util-linux); set BENCH_PIN=0"
     SERVER_PIN=(taskset -c 0)
-    CLIENT_PIN=(taskset -c 1-$((NCPU - 1)))
-    PIN_DESC="servers on CPU 0, wrk on CPU 1-$((NCPU - 1))"
+    CLIENT_CPUSET=1; [ "$NCPU" -gt 2 ] && CLIENT_CPUSET=1-$((NCPU - 1))
+    CLIENT_PIN=(taskset -c "$CLIENT_CPUSET")
+    PIN_DESC="servers on CPU 0, wrk on CPU $CLIENT_CPUSET"
     CLIENT_CPUS=$((NCPU - 1))
 else
     PIN_DESC="no pinning"
