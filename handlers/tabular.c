@@ -542,14 +542,91 @@ void mdl_tabular_body_done(mdl_tabular_body_t *b)
     b->n_rows = 0;
 }
 
+/* Writes digits d[0..n) with decimal exponent e (value = d0.d1d2... x 10^e) the way %.Pg
+ * does: positional for -4 <= e < precision, else d0.d1...e+XX. Returns the length. */
+static size_t format_decimal(char *out, int neg, const char *d, size_t n, int e, int precision)
+{
+    char *p = out;
+
+    if (neg)
+        *p++ = '-';
+    if (e >= precision || e < -4) {
+        *p++ = d[0];
+        if (n > 1) {
+            *p++ = '.';
+            memcpy(p, d + 1, n - 1);
+            p += n - 1;
+        }
+        p += sprintf(p, "e%+d", e);
+    } else if (e < 0) {
+        *p++ = '0';
+        *p++ = '.';
+        for (int i = -1; i > e; i--)
+            *p++ = '0';
+        memcpy(p, d, n);
+        p += n;
+    } else {
+        for (int i = 0; i <= e; i++)
+            *p++ = (size_t)i < n ? d[i] : '0';
+        if (n > (size_t)e + 1) {
+            *p++ = '.';
+            memcpy(p, d + e + 1, n - (size_t)e - 1);
+            p += n - (size_t)e - 1;
+        }
+    }
+    *p = '\0';
+    return (size_t)(p - out);
+}
+
+/* d[0..n) rounded up in place (a carry out of the first digit bumps *e). */
+static void round_up(char *d, size_t n, int *e)
+{
+    size_t i = n;
+
+    while (i > 0 && d[i - 1] == '9')
+        d[--i] = '0';
+    if (i == 0) {
+        d[0] = '1';
+        (*e)++;
+    } else {
+        d[i - 1]++;
+    }
+}
+
 void mdl_json_put_double(mdl_buf_t *out, double v)
 {
-    char text[32];
+    char sci[40], digits[20], text[48];
+    int e, neg = v < 0 || (v == 0 && signbit(v));
+    size_t len = 0;
 
-    for (int digits = 15; digits <= 17; digits++) {
-        snprintf(text, sizeof text, "%.*g", digits, v);
-        if (strtod(text, NULL) == v)
-            break;
+    if (v == 0) {
+        mdl_buf_puts(out, neg ? "-0" : "0");
+        return;
     }
-    mdl_buf_puts(out, text);
+    /* One printf for 17 significant digits (always enough to round-trip), then the
+     * shortest 15- or 16-digit neighbour of it that still reads back as v. Both neighbours
+     * are tried, nearer first: the 17 digits are themselves rounded, so "nearer" can be
+     * wrong by half a unit. */
+    snprintf(sci, sizeof sci, "%.16e", v);
+    digits[0] = sci[neg];
+    memcpy(digits + 1, sci + neg + 2, 16);
+    e = atoi(sci + neg + 19);
+    for (size_t n = 15; n <= 17; n++) {
+        for (int attempt = 0; attempt < (n < 17 ? 2 : 1); attempt++) {
+            char d[20];
+            int de = e, up = (digits[n < 17 ? n : 16] >= '5') != (attempt == 1);
+            double back;
+            size_t nd = n;
+            memcpy(d, digits, n);
+            if (n < 17 && up)
+                round_up(d, n, &de);
+            while (nd > 1 && d[nd - 1] == '0')
+                nd--;
+            len = format_decimal(text, neg, d, nd, de, (int)n);
+            if (n == 17 || (mdl_json_parse_number(text, text + len, &back) == len && back == v)) {
+                mdl_buf_append(out, text, len);
+                return;
+            }
+        }
+    }
 }

@@ -81,3 +81,30 @@ void mdl_buf_done(mdl_buf_t *b)
     b->len = b->cap = 0;
     b->failed = false;
 }
+
+size_t mdl_fmt_uint(char *out, unsigned long long v)
+{
+    char digits[24];
+    size_t n = 0, len = 0;
+
+    do
+        digits[n++] = (char)('0' + v % 10), v /= 10;
+    while (v);
+    while (n)
+        out[len++] = digits[--n];
+    out[len] = '\0';
+    return len;
+}
+
+size_t mdl_fmt_ms(char *out, double seconds)
+{
+    unsigned long long us = seconds > 0 ? (unsigned long long)(seconds * 1e6 + 0.5) : 0;
+    size_t len = mdl_fmt_uint(out, us / 1000);
+
+    out[len++] = '.';
+    out[len++] = (char)('0' + us / 100 % 10);
+    out[len++] = (char)('0' + us / 10 % 10);
+    out[len++] = (char)('0' + us % 10);
+    out[len] = '\0';
+    return len;
+}

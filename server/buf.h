@@ -20,4 +20,10 @@ void mdl_buf_printf(mdl_buf_t *b, const char *fmt, ...) __attribute__((format(pr
 char *mdl_buf_steal(mdl_buf_t *b, size_t *ret_len);
 void mdl_buf_done(mdl_buf_t *b);
 
+/* Hot-path number formatting without printf (its floating point showed in profiles).
+ * Each writes into out (room for 24 bytes), NUL-terminates, returns the length. */
+size_t mdl_fmt_uint(char *out, unsigned long long v);
+/* A duration in milliseconds with three decimals ("12.345") from seconds; < 0 prints 0. */
+size_t mdl_fmt_ms(char *out, double seconds);
+
 #endif

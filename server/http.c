@@ -102,26 +102,11 @@ static void generate_request_id(mdl_http_t *http, char *out, size_t size)
 
 /* ---- responses ---- */
 
-/* Appends name + milliseconds with three decimals; integer formatting, as printf's
- * floating point was a visible part of a small request's cost. */
 static char *put_timing(char *p, const char *name, double seconds)
 {
-    unsigned long long us = seconds > 0 ? (unsigned long long)(seconds * 1e6 + 0.5) : 0;
-    char digits[24];
-    int n = 0;
-
     while (*name)
         *p++ = *name++;
-    do
-        digits[n++] = (char)('0' + us % 10), us /= 10;
-    while (us || n < 4);
-    while (n > 3)
-        *p++ = digits[--n];
-    *p++ = '.';
-    while (n > 0)
-        *p++ = digits[--n];
-    *p = '\0';
-    return p;
+    return p + mdl_fmt_ms(p, seconds);
 }
 
 static enum MHD_Result queue_reply(conn_ctx_t *ctx)

@@ -7,6 +7,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "buf.h"
+
 static mdl_log_level_t min_level = MDL_LOG_INFO;
 static mdl_log_format_t log_format = MDL_LOG_TEXT;
 
@@ -77,14 +79,21 @@ static void putf(line_t *l, const char *fmt, ...)
 static void put_quoted(line_t *l, const char *s)
 {
     put(l, "\"", 1);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') {
-            char esc[2] = {'\\', (char)*p};
+    while (*s) {
+        size_t run = 0;
+        unsigned char c;
+        while ((c = (unsigned char)s[run]) && c >= 0x20 && c != 0x7f && c != '"' && c != '\\')
+            run++;
+        put(l, s, run);
+        s += run;
+        if (!*s)
+            break;
+        c = (unsigned char)*s++;
+        if (c == '"' || c == '\\') {
+            char esc[2] = {'\\', (char)c};
             put(l, esc, 2);
-        } else if (*p < 0x20 || *p == 0x7f) {
-            putf(l, "\\u%04x", *p);
         } else {
-            put(l, (const char *)p, 1);
+            putf(l, "\\u%04x", c);
         }
     }
     put(l, "\"", 1);
@@ -116,21 +125,36 @@ static void begin(line_t *l, mdl_log_level_t level, const char *event)
         strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
         cached_sec = ts.tv_sec;
     }
+    long ms = ts.tv_nsec / 1000000;
+    char millis[5] = {'.', (char)('0' + ms / 100), (char)('0' + ms / 10 % 10), (char)('0' + ms % 10), 'Z'};
+
     l->len = 0;
     if (log_format == MDL_LOG_JSON)
-        putf(l, "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"event\":\"%s\"", when, ts.tv_nsec / 1000000,
-             level_names[level], event);
-    else
-        putf(l, "%s.%03ldZ %s %s", when, ts.tv_nsec / 1000000, level_names[level], event);
+        puts_(l, "{\"ts\":\"");
+    puts_(l, when);
+    put(l, millis, sizeof millis);
+    puts_(l, log_format == MDL_LOG_JSON ? "\",\"level\":\"" : " ");
+    puts_(l, level_names[level]);
+    puts_(l, log_format == MDL_LOG_JSON ? "\",\"event\":\"" : " ");
+    puts_(l, event);
+    if (log_format == MDL_LOG_JSON)
+        put(l, "\"", 1);
+}
+
+/* ,"key": or  key= */
+static void put_key(line_t *l, const char *key)
+{
+    puts_(l, log_format == MDL_LOG_JSON ? ",\"" : " ");
+    puts_(l, key);
+    puts_(l, log_format == MDL_LOG_JSON ? "\":" : "=");
 }
 
 static void field_str(line_t *l, const char *key, const char *value)
 {
+    put_key(l, key);
     if (log_format == MDL_LOG_JSON) {
-        putf(l, ",\"%s\":", key);
         put_quoted(l, value);
     } else {
-        putf(l, " %s=", key);
         if (is_token(value))
             puts_(l, value);
         else
@@ -138,16 +162,20 @@ static void field_str(line_t *l, const char *key, const char *value)
     }
 }
 
-static void field_raw(line_t *l, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void field_raw(line_t *l, const char *key, const char *fmt, ...)
+static void field_uint(line_t *l, const char *key, unsigned long long v)
 {
-    char v[64];
-    va_list ap;
+    char text[24];
 
-    va_start(ap, fmt);
-    vsnprintf(v, sizeof v, fmt, ap);
-    va_end(ap);
-    putf(l, log_format == MDL_LOG_JSON ? ",\"%s\":%s" : " %s=%s", key, v);
+    put_key(l, key);
+    put(l, text, mdl_fmt_uint(text, v));
+}
+
+static void field_ms(line_t *l, const char *key, double ms)
+{
+    char text[32];
+
+    put_key(l, key);
+    put(l, text, mdl_fmt_ms(text, ms / 1e3));
 }
 
 static void end(line_t *l)
@@ -218,18 +246,18 @@ int mdl_log_access(const mdl_access_entry_t *e)
     field_str(&l, "request_id", e->request_id);
     field_str(&l, "method", e->method);
     field_str(&l, "path", e->path);
-    field_raw(&l, "status", "%d", e->status);
+    field_uint(&l, "status", (unsigned)e->status);
     if (e->model[0]) {
         field_str(&l, "model", e->model);
         if (e->version >= 0)
-            field_raw(&l, "version", "%ld", e->version);
+            field_uint(&l, "version", (unsigned long long)e->version);
     }
-    field_raw(&l, "bytes_in", "%zu", e->bytes_in);
-    field_raw(&l, "bytes_out", "%zu", e->bytes_out);
-    field_raw(&l, "parse_ms", "%.3f", e->parse_ms);
-    field_raw(&l, "queue_ms", "%.3f", e->queue_ms);
-    field_raw(&l, "infer_ms", "%.3f", e->infer_ms);
-    field_raw(&l, "total_ms", "%.3f", e->total_ms);
+    field_uint(&l, "bytes_in", e->bytes_in);
+    field_uint(&l, "bytes_out", e->bytes_out);
+    field_ms(&l, "parse_ms", e->parse_ms);
+    field_ms(&l, "queue_ms", e->queue_ms);
+    field_ms(&l, "infer_ms", e->infer_ms);
+    field_ms(&l, "total_ms", e->total_ms);
     end(&l);
     if (access_len + l.len > sizeof access_buf)
         mdl_log_flush();

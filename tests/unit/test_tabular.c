@@ -1,5 +1,6 @@
 /* The request-body decoder: rows, objects, columns, categories, numbers, and errors that
  * name the field or the byte. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -176,6 +177,41 @@ static void test_shortest_doubles(void)
     mdl_buf_done(&out);
 }
 
+/* Against printf's shortest of %.15g/%.16g/%.17g: same value, never longer, valid JSON. */
+static void test_doubles_random(void)
+{
+    uint64_t state = 0x9E3779B97F4A7C15ULL;
+    int bad = 0;
+
+    for (int i = 0; i < 300000 && bad < 5; i++) {
+        double v;
+        char ref[40];
+        mdl_buf_t out = {0};
+        double back;
+        state ^= state << 13, state ^= state >> 7, state ^= state << 17;
+        switch (i % 4) {
+        case 0: memcpy(&v, &state, sizeof v); break;                 /* any bit pattern */
+        case 1: v = (double)(state >> 11) / 9007199254740992.0; break; /* a probability */
+        case 2: v = (double)(int64_t)(state >> 20) - 2e12; break;     /* an integer */
+        default: v = ldexp((double)(state >> 11), (int)(state % 200) - 150); break;
+        }
+        if (!isfinite(v))
+            continue;
+        for (int digits = 15; digits <= 17; digits++) {
+            snprintf(ref, sizeof ref, "%.*g", digits, v);
+            if (strtod(ref, NULL) == v)
+                break;
+        }
+        mdl_json_put_double(&out, v);
+        if (mdl_json_parse_number(out.data, out.data + out.len, &back) != out.len || back != v ||
+            out.len > strlen(ref)) {
+            CHECK_FAIL_("%.17g printed as '%s' (printf: '%s')", v, out.data, ref);
+            bad++;
+        }
+        mdl_buf_done(&out);
+    }
+}
+
 int main(void)
 {
     load_model();
@@ -189,6 +225,7 @@ int main(void)
     RUN(test_errors);
     RUN(test_row_limit);
     RUN(test_shortest_doubles);
+    RUN(test_doubles_random);
     mdl_model_unref(model);
     return check_summary();
 }
