@@ -47,8 +47,8 @@ static void predict_reply(mdl_server_t *srv, mdl_request_t *req, int cancelled)
     /* One number per row unless the model has several outputs per row (classes, trees). */
     int scalar = job->width == 1;
     mdl_buf_t out = {0};
+    char version[24], *text;
     size_t len;
-    char *text;
     (void)srv;
 
     req->job = NULL;
@@ -83,8 +83,12 @@ static void predict_reply(mdl_server_t *srv, mdl_request_t *req, int cancelled)
         if (!scalar)
             mdl_buf_puts(&out, "]");
     }
-    /* Registry names are [A-Za-z0-9._-], safe to print unquoted-escaped. */
-    mdl_buf_printf(&out, "],\"model\":{\"name\":\"%s\",\"version\":%ld}}", req->slot->name, req->version);
+    /* Registry names are [A-Za-z0-9._-]: nothing to escape. */
+    mdl_buf_puts(&out, "],\"model\":{\"name\":\"");
+    mdl_buf_puts(&out, req->slot->name);
+    mdl_buf_puts(&out, "\",\"version\":");
+    mdl_buf_append(&out, version, mdl_fmt_uint(version, (unsigned long long)req->version));
+    mdl_buf_puts(&out, "}}");
     job_free(job);
     if (out.failed) {
         mdl_buf_done(&out);
