@@ -581,19 +581,20 @@ static const char *const tree_keys[T_COUNT] = {
 
 typedef struct tree_lines {
     long index;        /* tree number, for messages */
+    size_t tree_line;  /* line of "Tree=", for messages about absent fields */
     bool has[T_COUNT];
     span_t val[T_COUNT];
     size_t line[T_COUNT];
 } tree_lines_t;
 
-/* Checks that field k has exactly `want` values; ret_missing_ok: an absent line is fine. */
+/* Checks that field k is there with exactly `want` values. */
 static int field_count(const tree_lines_t *tl, int k, size_t want, const char *why,
                        mdl_err_t *reterr)
 {
     size_t n;
 
     if (!tl->has[k])
-        return fail(reterr, -EBADMSG, 0, tl->index, "no %s line", tree_keys[k]);
+        return fail(reterr, -EBADMSG, tl->tree_line, tl->index, "no %s line", tree_keys[k]);
     n = count_tokens(tl->val[k]);
     if (n != want)
         return fail(reterr, -EBADMSG, tl->line[k], tl->index, "%s has %zu values, %s needs %zu",
@@ -791,7 +792,7 @@ static int parse_tree(const tree_lines_t *tl, const lgb_file_t *f, lgb_tree_t *t
     int r;
 
     if (!tl->has[T_NUM_LEAVES])
-        return fail(reterr, -EBADMSG, t->line, ti, "no num_leaves line");
+        return fail(reterr, -EBADMSG, tl->tree_line, ti, "no num_leaves line");
     if (!parse_int(tl->val[T_NUM_LEAVES], 1, (long long)(MDL_FOREST_MAX_NODES / 2), &v))
         return fail(reterr, -EBADMSG, tl->line[T_NUM_LEAVES], ti,
                     "num_leaves '%.*s' is not an integer in 1..%zu", QUOTE(tl->val[T_NUM_LEAVES]),
@@ -799,7 +800,7 @@ static int parse_tree(const tree_lines_t *tl, const lgb_file_t *f, lgb_tree_t *t
     n = t->num_leaves = (size_t)v;
     n_int = n - 1;
     if (!tl->has[T_NUM_CAT])
-        return fail(reterr, -EBADMSG, t->line, ti, "no num_cat line");
+        return fail(reterr, -EBADMSG, tl->tree_line, ti, "no num_cat line");
     if (!parse_int(tl->val[T_NUM_CAT], 0, (long long)n_int, &v))
         return fail(reterr, -EBADMSG, tl->line[T_NUM_CAT], ti,
                     "num_cat '%.*s' is not an integer in 0..%zu (num_leaves - 1)",
@@ -959,6 +960,7 @@ static int read_trees(reader_t *r, span_t l, const char *first_tree, lgb_file_t 
         tree_start = l.p;
         memset(&tl, 0, sizeof tl);
         tl.index = (long)f->n_trees;
+        tl.tree_line = r->line;
         if (!parse_int(idx, 0, INT64_MAX, &v) || (size_t)v != f->n_trees) {
             rc = fail(reterr, -EBADMSG, r->line, (long)f->n_trees, "'%.*s': expected Tree=%zu",
                       QUOTE(l), f->n_trees);
