@@ -5,10 +5,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "gbdt/gbdt.h"
 #include "lr.h"
 #include "sha256.h"
 
-const mdl_kind_t *const mdl_kinds[] = {&mdl_kind_lr, NULL};
+const mdl_kind_t *const mdl_kinds[] = {&mdl_kind_lr, &mdl_kind_gbdt, NULL};
 
 const mdl_kind_t *mdl_kind_find(const char *name)
 {

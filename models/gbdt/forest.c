@@ -1,0 +1,756 @@
+/* The compiled forest and its scorer. See forest.h for the semantics.
+ *
+ * Layout: all trees share one node array. A node is 16 bytes: an 8-byte payload (split
+ * threshold, leaf value, or bitset offset + word count), a 32-bit word holding the
+ * feature index and flags, and a 32-bit link. Each tree is laid out breadth first from its
+ * root, so the two children of a split are adjacent: right = left + 1 and a split stores
+ * only `left`. A leaf's link indexes a side table (reported id, linear terms) that only
+ * leaf output and linear trees read. Nodes the root does not reach are not copied. */
+#include "forest.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* node.meta: bits 0..7 flags, bits 8..31 feature index (< 2^24 = MDL_FOREST_MAX_FEATURES). */
+#define FN_LEAF 0x01u
+#define FN_CAT 0x02u
+#define FN_DEFAULT_LEFT 0x04u
+#define FN_MISS_SHIFT 3 /* 2 bits: mdl_forest_missing_t */
+#define FN_FEATURE_SHIFT 8
+
+typedef struct fnode {
+    union {
+        double thr;   /* NUMERIC: threshold (XGBoost: a float value) */
+        double value; /* LEAF: output (XGBoost: a float value) */
+        struct {
+            uint32_t off;   /* CATEGORICAL: first word in forest cat_bits */
+            uint32_t words; /*   bitset length in 32-bit words */
+        } cat;
+    } u;
+    uint32_t meta;
+    uint32_t next; /* split: left child (forest node index), right = next + 1; leaf: leaf index */
+} fnode_t;
+
+typedef struct leaf_aux {
+    int32_t id;         /* MDL_OUTPUT_LEAF */
+    uint32_t lin_off;   /* linear leaves: terms in forest lin_feat / lin_coef */
+    uint32_t lin_terms;
+    double lin_const;
+} leaf_aux_t;
+
+typedef struct ftree {
+    uint32_t root;   /* forest node index */
+    uint32_t group;  /* output the tree adds to */
+    bool linear;
+    double weight;   /* leaf multiplier */
+    float weight_f;  /* the same as float (XGBoost) */
+} ftree_t;
+
+struct mdl_forest {
+    mdl_forest_info_t info;
+    char **names;        /* n_features */
+    char *objective;
+    double *base;        /* n_outputs, margin space (XGBoost: float values) */
+    double sigmoid;
+    bool average;
+    double avg_div;      /* n_trees / n_outputs when averaging */
+    bool weighted;       /* some tree weight != 1 */
+
+    size_t n_trees, cap_trees;
+    ftree_t *trees;
+    size_t n_nodes, cap_nodes;
+    fnode_t *nodes;
+    size_t n_leaves, cap_leaves;
+    leaf_aux_t *leaves;
+    size_t n_cat, cap_cat;
+    uint32_t *cat_bits;
+    size_t n_lin, cap_lin;
+    uint32_t *lin_feat;
+    double *lin_coef;
+};
+
+struct mdl_forest_builder {
+    mdl_forest_t *f;
+    bool failed;
+};
+
+/* ---- building --------------------------------------------------------------------------- */
+
+/* Grows *p (elements of size `size`) to hold at least `need`; 0 or -ENOMEM. */
+static int grow(void **p, size_t *cap, size_t need, size_t size)
+{
+    size_t n = *cap ? *cap : 16;
+    void *q;
+
+    if (need <= *cap)
+        return 0;
+    while (n < need)
+        n *= 2;
+    if (n > SIZE_MAX / size)
+        return -ENOMEM;
+    q = realloc(*p, n * size);
+    if (!q)
+        return -ENOMEM;
+    *p = q;
+    *cap = n;
+    return 0;
+}
+
+static char *dup_str(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d)
+        memcpy(d, s, n);
+    return d;
+}
+
+mdl_forest_t *mdl_forest_free(mdl_forest_t *f)
+{
+    if (!f)
+        return NULL;
+    if (f->names)
+        for (size_t i = 0; i < f->info.n_features; i++)
+            free(f->names[i]);
+    free(f->names);
+    free(f->objective);
+    free(f->base);
+    free(f->trees);
+    free(f->nodes);
+    free(f->leaves);
+    free(f->cat_bits);
+    free(f->lin_feat);
+    free(f->lin_coef);
+    free(f);
+    return NULL;
+}
+
+mdl_forest_builder_t *mdl_forest_builder_free(mdl_forest_builder_t *b)
+{
+    if (!b)
+        return NULL;
+    mdl_forest_free(b->f);
+    free(b);
+    return NULL;
+}
+
+static const char *transform_name(mdl_forest_transform_t t)
+{
+    switch (t) {
+    case MDL_TRANSFORM_IDENTITY: return "identity";
+    case MDL_TRANSFORM_SIGMOID: return "sigmoid";
+    case MDL_TRANSFORM_SOFTMAX: return "softmax";
+    case MDL_TRANSFORM_ARGMAX: return "argmax";
+    case MDL_TRANSFORM_EXP: return "exp";
+    case MDL_TRANSFORM_SIGNED_SQUARE: return "signed square";
+    case MDL_TRANSFORM_LOG1P_EXP: return "log1p(exp)";
+    }
+    return "unknown";
+}
+
+int mdl_forest_builder_new(const mdl_forest_params_t *p, mdl_forest_builder_t **ret,
+                           mdl_err_t *reterr)
+{
+    mdl_forest_builder_t *b;
+    mdl_forest_t *f;
+    char name[32];
+
+    if (p->flavor != MDL_FOREST_XGBOOST && p->flavor != MDL_FOREST_LIGHTGBM)
+        return mdl_err_set(reterr, -EINVAL, "forest: unknown flavor %d", (int)p->flavor);
+    if (p->n_features < 1 || p->n_features > MDL_FOREST_MAX_FEATURES)
+        return mdl_err_set(reterr, p->n_features ? -E2BIG : -EBADMSG,
+                           "forest: %zu features (must be 1..%zu)", p->n_features,
+                           MDL_FOREST_MAX_FEATURES);
+    if (p->n_outputs < 1 || p->n_outputs > MDL_FOREST_MAX_OUTPUTS)
+        return mdl_err_set(reterr, p->n_outputs ? -E2BIG : -EBADMSG,
+                           "forest: %zu outputs per row (must be 1..%zu)", p->n_outputs,
+                           MDL_FOREST_MAX_OUTPUTS);
+    if ((unsigned)p->transform > MDL_TRANSFORM_LOG1P_EXP)
+        return mdl_err_set(reterr, -EINVAL, "forest: unknown transform %d", (int)p->transform);
+    if ((p->transform == MDL_TRANSFORM_SOFTMAX || p->transform == MDL_TRANSFORM_ARGMAX) &&
+        p->n_outputs < 2)
+        return mdl_err_set(reterr, -EBADMSG, "forest: %s needs 2 or more outputs, have %zu",
+                           transform_name(p->transform), p->n_outputs);
+    if ((p->transform == MDL_TRANSFORM_SIGNED_SQUARE || p->transform == MDL_TRANSFORM_LOG1P_EXP) &&
+        p->n_outputs != 1)
+        return mdl_err_set(reterr, -EBADMSG, "forest: %s needs 1 output, have %zu",
+                           transform_name(p->transform), p->n_outputs);
+    if (!isfinite(p->sigmoid))
+        return mdl_err_set(reterr, -EBADMSG, "forest: sigmoid scale is not finite");
+    if (p->n_classes > MDL_FOREST_MAX_OUTPUTS)
+        return mdl_err_set(reterr, -E2BIG, "forest: %zu classes (limit %zu)", p->n_classes,
+                           MDL_FOREST_MAX_OUTPUTS);
+    if (p->base_score)
+        for (size_t i = 0; i < p->n_outputs; i++)
+            if (!isfinite(p->base_score[i]))
+                return mdl_err_set(reterr, -EBADMSG, "forest: base score %zu is not finite", i);
+
+    b = calloc(1, sizeof *b);
+    f = calloc(1, sizeof *f);
+    if (!b || !f)
+        goto nomem;
+    b->f = f;
+    f->info.flavor = p->flavor;
+    f->info.task = p->task;
+    f->info.n_features = p->n_features;
+    f->info.n_outputs = p->n_outputs;
+    f->info.n_classes = p->n_classes;
+    f->info.transform = p->transform;
+    f->sigmoid = p->sigmoid != 0 ? p->sigmoid : 1.0;
+    f->average = p->average;
+    f->names = calloc(p->n_features, sizeof *f->names);
+    f->base = calloc(p->n_outputs, sizeof *f->base);
+    f->objective = dup_str(p->objective ? p->objective : "");
+    if (!f->names || !f->base || !f->objective)
+        goto nomem;
+    for (size_t i = 0; i < p->n_features; i++) {
+        if (p->feature_names) {
+            if (!p->feature_names[i]) {
+                mdl_forest_builder_free(b);
+                return mdl_err_set(reterr, -EBADMSG, "forest: feature %zu has no name", i);
+            }
+            f->names[i] = dup_str(p->feature_names[i]);
+        } else {
+            snprintf(name, sizeof name, "f%zu", i);
+            f->names[i] = dup_str(name);
+        }
+        if (!f->names[i])
+            goto nomem;
+    }
+    for (size_t i = 0; i < p->n_outputs; i++) {
+        double v = p->base_score ? p->base_score[i] : 0.0;
+        f->base[i] = p->flavor == MDL_FOREST_XGBOOST ? (double)(float)v : v;
+    }
+    f->info.feature_names = (const char *const *)f->names;
+    f->info.objective = f->objective;
+    *ret = b;
+    return 0;
+
+nomem:
+    if (b)
+        mdl_forest_builder_free(b);
+    else
+        mdl_forest_free(f);
+    return mdl_err_set(reterr, -ENOMEM, "forest: out of memory");
+}
+
+/* Checks one reachable node (index i of tree t) apart from its children. */
+static int check_node(const mdl_forest_t *f, const mdl_forest_tree_in_t *tree, size_t t,
+                      size_t i, mdl_err_t *reterr)
+{
+    const mdl_forest_node_in_t *n = &tree->nodes[i];
+
+    switch (n->type) {
+    case MDL_NODE_LEAF:
+        if (!isfinite(n->value))
+            return mdl_err_set(reterr, -EBADMSG, "tree %zu node %zu: leaf value is not finite",
+                               t, i);
+        if (f->info.flavor == MDL_FOREST_XGBOOST && isfinite(n->value) &&
+            !isfinite((float)n->value))
+            return mdl_err_set(reterr, -EBADMSG,
+                               "tree %zu node %zu: leaf value %g overflows a float", t, i,
+                               n->value);
+        if (tree->linear) {
+            if (!isfinite(n->lin_const))
+                return mdl_err_set(reterr, -EBADMSG,
+                                   "tree %zu node %zu: linear constant is not finite", t, i);
+            if (n->lin_offset > tree->n_lin || n->lin_terms > tree->n_lin - n->lin_offset)
+                return mdl_err_set(reterr, -EBADMSG,
+                                   "tree %zu node %zu: linear terms [%u, +%u) out of range "
+                                   "(tree has %zu)", t, i, n->lin_offset, n->lin_terms,
+                                   tree->n_lin);
+        }
+        return 0;
+    case MDL_NODE_NUMERIC:
+    case MDL_NODE_CATEGORICAL:
+        break;
+    default:
+        return mdl_err_set(reterr, -EBADMSG, "tree %zu node %zu: unknown node type %u", t, i,
+                           n->type);
+    }
+    if (n->feature >= f->info.n_features)
+        return mdl_err_set(reterr, -EBADMSG,
+                           "tree %zu node %zu: split feature %u out of range (model has %zu "
+                           "features)", t, i, n->feature, f->info.n_features);
+    if (n->missing > MDL_MISSING_ZERO)
+        return mdl_err_set(reterr, -EBADMSG, "tree %zu node %zu: unknown missing type %u", t,
+                           i, n->missing);
+    if (f->info.flavor == MDL_FOREST_XGBOOST && n->missing != MDL_MISSING_NAN)
+        return mdl_err_set(reterr, -EBADMSG,
+                           "tree %zu node %zu: XGBoost splits treat only NaN as missing", t, i);
+    if (n->type == MDL_NODE_NUMERIC) {
+        if (isnan(n->threshold))
+            return mdl_err_set(reterr, -EBADMSG, "tree %zu node %zu: threshold is NaN", t, i);
+        if (f->info.flavor == MDL_FOREST_XGBOOST && isfinite(n->threshold) &&
+            !isfinite((float)n->threshold))
+            return mdl_err_set(reterr, -EBADMSG,
+                               "tree %zu node %zu: threshold %g overflows a float", t, i,
+                               n->threshold);
+    } else {
+        if (n->cat_offset > tree->n_cat_words || n->cat_words > tree->n_cat_words - n->cat_offset)
+            return mdl_err_set(reterr, -EBADMSG,
+                               "tree %zu node %zu: category bitset [%u, +%u) out of range (tree "
+                               "has %zu words)", t, i, n->cat_offset, n->cat_words,
+                               tree->n_cat_words);
+    }
+    return 0;
+}
+
+int mdl_forest_builder_add_tree(mdl_forest_builder_t *b, const mdl_forest_tree_in_t *tree,
+                                mdl_err_t *reterr)
+{
+    mdl_forest_t *f = b->f;
+    size_t t = f->n_trees, n = tree->n_nodes, base, head, tail, n_leaves = 0;
+    uint32_t *queue = NULL;  /* input node index of compiled slot base + k (BFS order) */
+    uint8_t *seen = NULL;
+    int r;
+
+    if (b->failed)
+        return mdl_err_set(reterr, -EINVAL, "forest: builder used after a failure");
+    b->failed = true;
+    if (t >= MDL_FOREST_MAX_TREES)
+        return mdl_err_set(reterr, -E2BIG, "forest: more than %zu trees", MDL_FOREST_MAX_TREES);
+    if (n < 1 || !tree->nodes)
+        return mdl_err_set(reterr, -EBADMSG, "tree %zu: no nodes", t);
+    if (n > MDL_FOREST_MAX_NODES)
+        return mdl_err_set(reterr, -E2BIG, "tree %zu: %zu nodes (limit %zu)", t, n,
+                           MDL_FOREST_MAX_NODES);
+    if (f->n_nodes + n > MDL_FOREST_MAX_TOTAL_NODES)
+        return mdl_err_set(reterr, -E2BIG, "tree %zu: forest exceeds %zu nodes", t,
+                           MDL_FOREST_MAX_TOTAL_NODES);
+    if (tree->n_cat_words > MDL_FOREST_MAX_CAT_WORDS)
+        return mdl_err_set(reterr, -E2BIG, "tree %zu: %zu category words (limit %zu)", t,
+                           tree->n_cat_words, MDL_FOREST_MAX_CAT_WORDS);
+    if (tree->n_cat_words && !tree->cat_bits)
+        return mdl_err_set(reterr, -EINVAL, "tree %zu: category words without bits", t);
+    if (tree->n_lin > MDL_FOREST_MAX_NODES)
+        return mdl_err_set(reterr, -E2BIG, "tree %zu: %zu linear terms (limit %zu)", t,
+                           tree->n_lin, MDL_FOREST_MAX_NODES);
+    if (tree->n_lin && (!tree->lin_features || !tree->lin_coefs))
+        return mdl_err_set(reterr, -EINVAL, "tree %zu: linear terms without arrays", t);
+    if (f->n_cat + tree->n_cat_words > MDL_FOREST_MAX_TOTAL_NODES ||
+        f->n_lin + tree->n_lin > MDL_FOREST_MAX_TOTAL_NODES)
+        return mdl_err_set(reterr, -E2BIG, "tree %zu: forest exceeds %zu bitset words or "
+                           "linear terms", t, MDL_FOREST_MAX_TOTAL_NODES);
+    if (tree->group >= f->info.n_outputs)
+        return mdl_err_set(reterr, -EBADMSG, "tree %zu: output group %u out of range (model "
+                           "has %zu outputs)", t, tree->group, f->info.n_outputs);
+    if (!isfinite(tree->weight) ||
+        (f->info.flavor == MDL_FOREST_XGBOOST && !isfinite((float)tree->weight)))
+        return mdl_err_set(reterr, -EBADMSG, "tree %zu: weight is not finite", t);
+    if (f->info.flavor == MDL_FOREST_LIGHTGBM && tree->weight != 1.0)
+        return mdl_err_set(reterr, -EBADMSG, "tree %zu: LightGBM trees have weight 1", t);
+    if (tree->linear && f->info.flavor != MDL_FOREST_LIGHTGBM)
+        return mdl_err_set(reterr, -EBADMSG, "tree %zu: linear leaves are LightGBM only", t);
+    for (size_t j = 0; j < tree->n_lin; j++) {
+        if (tree->lin_features[j] >= f->info.n_features)
+            return mdl_err_set(reterr, -EBADMSG, "tree %zu: linear term %zu: feature %u out of "
+                               "range (model has %zu features)", t, j, tree->lin_features[j],
+                               f->info.n_features);
+        if (!isfinite(tree->lin_coefs[j]))
+            return mdl_err_set(reterr, -EBADMSG, "tree %zu: linear term %zu: coefficient is "
+                               "not finite", t, j);
+    }
+
+    queue = malloc(n * sizeof *queue);
+    seen = calloc(n, 1);
+    if (!queue || !seen) {
+        r = mdl_err_set(reterr, -ENOMEM, "forest: out of memory");
+        goto out;
+    }
+
+    /* Breadth-first walk from the root: every reachable node is checked once; a node
+     * reached a second time means a cycle or a shared subtree. Slots are assigned in
+     * visiting order, so queue[k] is the input node that becomes compiled node base + k,
+     * and the two children of a split get consecutive slots. */
+    queue[0] = 0;
+    seen[0] = 1;
+    head = 0;
+    tail = 1;
+    while (head < tail) {
+        size_t i = queue[head++];
+        const mdl_forest_node_in_t *nd = &tree->nodes[i];
+        if ((r = check_node(f, tree, t, i, reterr)) < 0)
+            goto out;
+        if (nd->type == MDL_NODE_LEAF) {
+            n_leaves++;
+            continue;
+        }
+        for (int side = 0; side < 2; side++) {
+            int32_t c = side ? nd->right : nd->left;
+            if (c < 0 || (size_t)c >= n) {
+                r = mdl_err_set(reterr, -EBADMSG, "tree %zu node %zu: %s child %d out of range "
+                                "(tree has %zu nodes)", t, i, side ? "right" : "left", (int)c, n);
+                goto out;
+            }
+            if (seen[c]) {
+                r = mdl_err_set(reterr, -EBADMSG, "tree %zu node %zu: %s child %d is reached "
+                                "twice (cycle or shared subtree)", t, i, side ? "right" : "left",
+                                (int)c);
+                goto out;
+            }
+            seen[c] = 1;
+            queue[tail++] = (uint32_t)c;
+        }
+    }
+
+    if (grow((void **)&f->trees, &f->cap_trees, t + 1, sizeof *f->trees) < 0 ||
+        grow((void **)&f->nodes, &f->cap_nodes, f->n_nodes + tail, sizeof *f->nodes) < 0 ||
+        grow((void **)&f->leaves, &f->cap_leaves, f->n_leaves + n_leaves, sizeof *f->leaves) < 0 ||
+        grow((void **)&f->cat_bits, &f->cap_cat, f->n_cat + tree->n_cat_words,
+             sizeof *f->cat_bits) < 0) {
+        r = mdl_err_set(reterr, -ENOMEM, "forest: out of memory");
+        goto out;
+    }
+    if (tree->n_lin) {
+        size_t cap = f->cap_lin;
+        if (grow((void **)&f->lin_feat, &cap, f->n_lin + tree->n_lin, sizeof *f->lin_feat) < 0 ||
+            grow((void **)&f->lin_coef, &f->cap_lin, f->n_lin + tree->n_lin,
+                 sizeof *f->lin_coef) < 0) {
+            r = mdl_err_set(reterr, -ENOMEM, "forest: out of memory");
+            goto out;
+        }
+    }
+
+    /* Emit: slot k's children were assigned when k was visited, in order, so a running
+     * counter of children gives each split its `left` slot. */
+    base = f->n_nodes;
+    {
+        size_t next_child = base + 1;
+        for (size_t k = 0; k < tail; k++) {
+            const mdl_forest_node_in_t *nd = &tree->nodes[queue[k]];
+            fnode_t *o = &f->nodes[base + k];
+            memset(o, 0, sizeof *o);
+            if (nd->type == MDL_NODE_LEAF) {
+                leaf_aux_t *a = &f->leaves[f->n_leaves];
+                o->meta = FN_LEAF;
+                o->u.value = f->info.flavor == MDL_FOREST_XGBOOST ? (double)(float)nd->value
+                                                                  : nd->value;
+                o->next = (uint32_t)f->n_leaves++;
+                a->id = nd->id;
+                a->lin_off = tree->linear ? (uint32_t)(f->n_lin + nd->lin_offset) : 0;
+                a->lin_terms = tree->linear ? nd->lin_terms : 0;
+                a->lin_const = tree->linear ? nd->lin_const : 0.0;
+                continue;
+            }
+            o->meta = ((uint32_t)nd->feature << FN_FEATURE_SHIFT) |
+                      ((uint32_t)nd->missing << FN_MISS_SHIFT) |
+                      (nd->default_left ? FN_DEFAULT_LEFT : 0u);
+            if (nd->type == MDL_NODE_CATEGORICAL) {
+                o->meta |= FN_CAT;
+                o->u.cat.off = (uint32_t)(f->n_cat + nd->cat_offset);
+                o->u.cat.words = nd->cat_words;
+            } else {
+                o->u.thr = f->info.flavor == MDL_FOREST_XGBOOST ? (double)(float)nd->threshold
+                                                                : nd->threshold;
+            }
+            o->next = (uint32_t)next_child;
+            next_child += 2;
+        }
+    }
+    if (tree->n_cat_words)
+        memcpy(f->cat_bits + f->n_cat, tree->cat_bits, tree->n_cat_words * sizeof *f->cat_bits);
+    if (tree->n_lin) {
+        memcpy(f->lin_feat + f->n_lin, tree->lin_features, tree->n_lin * sizeof *f->lin_feat);
+        memcpy(f->lin_coef + f->n_lin, tree->lin_coefs, tree->n_lin * sizeof *f->lin_coef);
+    }
+    f->trees[t].root = (uint32_t)base;
+    f->trees[t].group = tree->group;
+    f->trees[t].linear = tree->linear;
+    f->trees[t].weight = tree->weight;
+    f->trees[t].weight_f = (float)tree->weight;
+    if (tree->weight != 1.0)
+        f->weighted = true;
+    f->n_nodes += tail;
+    f->n_cat += tree->n_cat_words;
+    f->n_lin += tree->n_lin;
+    f->n_trees++;
+    b->failed = false;
+    r = 0;
+out:
+    free(queue);
+    free(seen);
+    return r;
+}
+
+int mdl_forest_builder_finish(mdl_forest_builder_t *b, mdl_forest_t **ret, mdl_err_t *reterr)
+{
+    mdl_forest_t *f = b->f;
+    int r;
+
+    if (b->failed) {
+        r = mdl_err_set(reterr, -EINVAL, "forest: builder used after a failure");
+        goto fail;
+    }
+    if (f->n_trees == 0) {
+        r = mdl_err_set(reterr, -EBADMSG, "forest: no trees");
+        goto fail;
+    }
+    if (f->average) {
+        if (f->n_trees % f->info.n_outputs != 0) {
+            r = mdl_err_set(reterr, -EBADMSG, "forest: %zu trees do not divide into %zu outputs "
+                            "for averaging", f->n_trees, f->info.n_outputs);
+            goto fail;
+        }
+        f->avg_div = (double)(f->n_trees / f->info.n_outputs);
+    }
+    f->info.n_trees = f->n_trees;
+    f->info.n_nodes = f->n_nodes;
+    b->f = NULL;
+    free(b);
+    *ret = f;
+    return 0;
+fail:
+    mdl_forest_builder_free(b);
+    return r;
+}
+
+const mdl_forest_info_t *mdl_forest_info(const mdl_forest_t *f)
+{
+    return &f->info;
+}
+
+size_t mdl_forest_output_width(const mdl_forest_t *f, mdl_output_t kind)
+{
+    switch (kind) {
+    case MDL_OUTPUT_MARGIN:
+        return f->info.n_outputs;
+    case MDL_OUTPUT_VALUE:
+        return f->info.transform == MDL_TRANSFORM_ARGMAX ? 1 : f->info.n_outputs;
+    case MDL_OUTPUT_LEAF:
+        return f->n_trees;
+    }
+    return 0;
+}
+
+/* ---- scoring ------------------------------------------------------------------------------ */
+
+static inline bool in_bitset(const uint32_t *bits, uint32_t words, uint32_t c)
+{
+    return (c >> 5) < words && ((bits[c >> 5] >> (c & 31)) & 1u);
+}
+
+/* Index of the leaf row reaches in the tree rooted at `root` (XGBoost rules). */
+static inline uint32_t walk_xgb(const mdl_forest_t *f, uint32_t root, const double *row)
+{
+    const fnode_t *nodes = f->nodes, *n = nodes + root;
+
+    while (!(n->meta & FN_LEAF)) {
+        double x = row[n->meta >> FN_FEATURE_SHIFT];
+        unsigned right;
+        if (isnan(x)) {
+            right = !(n->meta & FN_DEFAULT_LEFT);
+        } else if (n->meta & FN_CAT) {
+            float v = (float)x;
+            /* negative, +inf or past the bitset: not in the set */
+            right = !(v >= 0.0f && v < (float)n->u.cat.words * 32.0f &&
+                      in_bitset(f->cat_bits + n->u.cat.off, n->u.cat.words, (uint32_t)v));
+        } else {
+            right = !((double)(float)x < n->u.thr);
+        }
+        n = nodes + n->next + right;
+    }
+    return (uint32_t)(n - nodes);
+}
+
+/* LightGBM's kZeroThreshold (a float constant compared as double). */
+#define LGB_ZERO ((double)1e-35f)
+
+static inline uint32_t walk_lgb(const mdl_forest_t *f, uint32_t root, const double *row)
+{
+    const fnode_t *nodes = f->nodes, *n = nodes + root;
+
+    while (!(n->meta & FN_LEAF)) {
+        double x = row[n->meta >> FN_FEATURE_SHIFT];
+        unsigned miss = (n->meta >> FN_MISS_SHIFT) & 3u, right;
+        if (n->meta & FN_CAT) {
+            if (isnan(x))
+                right = !(n->meta & FN_DEFAULT_LEFT);
+            else
+                /* (int)x truncates toward zero: x in (-1, 0) is category 0 */
+                right = !(x > -1.0 && x < (double)n->u.cat.words * 32.0 &&
+                          in_bitset(f->cat_bits + n->u.cat.off, n->u.cat.words, (uint32_t)x));
+        } else {
+            if (isnan(x)) {
+                if (miss == MDL_MISSING_NAN)
+                    goto dflt;
+                x = 0.0;
+            }
+            if (miss == MDL_MISSING_ZERO && x >= -LGB_ZERO && x <= LGB_ZERO)
+                goto dflt;
+            right = !(x <= n->u.thr);
+            goto step;
+dflt:
+            right = !(n->meta & FN_DEFAULT_LEFT);
+        }
+step:
+        n = nodes + n->next + right;
+    }
+    return (uint32_t)(n - nodes);
+}
+
+/* LightGBM leaf output, linear leaves included. */
+static inline double lgb_leaf_value(const mdl_forest_t *f, const ftree_t *t, const fnode_t *leaf,
+                                    const double *row)
+{
+    if (t->linear) {
+        const leaf_aux_t *a = &f->leaves[leaf->next];
+        double out = a->lin_const;
+        for (uint32_t j = 0; j < a->lin_terms; j++) {
+            double x = row[f->lin_feat[a->lin_off + j]];
+            if (isnan(x))
+                return leaf->u.value;
+            out += f->lin_coef[a->lin_off + j] * x;
+        }
+        return out;
+    }
+    return leaf->u.value;
+}
+
+/* Margins of one row into m (n_outputs). */
+static void margins_row(const mdl_forest_t *f, const double *row, double *m)
+{
+    size_t k = f->info.n_outputs;
+
+    if (f->info.flavor == MDL_FOREST_XGBOOST) {
+        /* float accumulation in tree order; float values are exact in the double slots */
+        for (size_t g = 0; g < k; g++)
+            m[g] = f->base[g];
+        for (size_t t = 0; t < f->n_trees; t++) {
+            const ftree_t *tr = &f->trees[t];
+            float v = (float)f->nodes[walk_xgb(f, tr->root, row)].u.value;
+            if (f->weighted)
+                v = v * tr->weight_f;
+            m[tr->group] = (double)((float)m[tr->group] + v);
+        }
+    } else {
+        for (size_t g = 0; g < k; g++)
+            m[g] = f->base[g];
+        for (size_t t = 0; t < f->n_trees; t++) {
+            const ftree_t *tr = &f->trees[t];
+            const fnode_t *leaf = &f->nodes[walk_lgb(f, tr->root, row)];
+            m[tr->group] += lgb_leaf_value(f, tr, leaf, row);
+        }
+        if (f->average)
+            for (size_t g = 0; g < k; g++)
+                m[g] /= f->avg_div;
+    }
+}
+
+static float sigmoid_f(float x)
+{
+    return 1.0f / (1.0f + expf(-x));
+}
+
+/* Transforms the margins m (n_outputs) into out (output_width(VALUE)); m and out may be the
+ * same buffer except for ARGMAX. */
+static void transform_row(const mdl_forest_t *f, double *m, double *out)
+{
+    size_t k = f->info.n_outputs;
+    bool xgb = f->info.flavor == MDL_FOREST_XGBOOST;
+
+    switch (f->info.transform) {
+    case MDL_TRANSFORM_IDENTITY:
+        for (size_t g = 0; g < k; g++)
+            out[g] = m[g];
+        break;
+    case MDL_TRANSFORM_SIGMOID:
+        for (size_t g = 0; g < k; g++)
+            out[g] = xgb ? (double)sigmoid_f((float)m[g])
+                         : 1.0 / (1.0 + exp(-f->sigmoid * m[g]));
+        break;
+    case MDL_TRANSFORM_SOFTMAX:
+        if (xgb) {
+            float wmax = (float)m[0];
+            double wsum = 0.0;
+            for (size_t g = 1; g < k; g++)
+                if ((float)m[g] > wmax)
+                    wmax = (float)m[g];
+            for (size_t g = 0; g < k; g++) {
+                float e = expf((float)m[g] - wmax);
+                out[g] = (double)e;
+                wsum += e;
+            }
+            for (size_t g = 0; g < k; g++)
+                out[g] = (double)((float)out[g] / (float)wsum);
+        } else {
+            double wmax = m[0], wsum = 0.0;
+            for (size_t g = 1; g < k; g++)
+                if (m[g] > wmax)
+                    wmax = m[g];
+            for (size_t g = 0; g < k; g++) {
+                out[g] = exp(m[g] - wmax);
+                wsum += out[g];
+            }
+            for (size_t g = 0; g < k; g++)
+                out[g] /= wsum;
+        }
+        break;
+    case MDL_TRANSFORM_ARGMAX: {
+        size_t best = 0;
+        for (size_t g = 1; g < k; g++)
+            if (m[g] > m[best])
+                best = g;
+        out[0] = (double)best;
+        break;
+    }
+    case MDL_TRANSFORM_EXP:
+        for (size_t g = 0; g < k; g++)
+            out[g] = xgb ? (double)expf((float)m[g]) : exp(m[g]);
+        break;
+    case MDL_TRANSFORM_SIGNED_SQUARE:
+        out[0] = (m[0] > 0 ? 1.0 : m[0] < 0 ? -1.0 : 0.0) * m[0] * m[0];
+        break;
+    case MDL_TRANSFORM_LOG1P_EXP:
+        out[0] = log1p(exp(m[0]));
+        break;
+    }
+}
+
+int mdl_forest_score(const mdl_forest_t *f, const double *rows, size_t n_rows, mdl_output_t kind,
+                     double *out, mdl_err_t *reterr)
+{
+    size_t nf = f->info.n_features, k = f->info.n_outputs;
+
+    switch (kind) {
+    case MDL_OUTPUT_LEAF:
+        for (size_t r = 0; r < n_rows; r++) {
+            const double *row = rows + r * nf;
+            double *o = out + r * f->n_trees;
+            for (size_t t = 0; t < f->n_trees; t++) {
+                uint32_t leaf = f->info.flavor == MDL_FOREST_XGBOOST
+                                    ? walk_xgb(f, f->trees[t].root, row)
+                                    : walk_lgb(f, f->trees[t].root, row);
+                o[t] = (double)f->leaves[f->nodes[leaf].next].id;
+            }
+        }
+        return 0;
+    case MDL_OUTPUT_MARGIN:
+        for (size_t r = 0; r < n_rows; r++)
+            margins_row(f, rows + r * nf, out + r * k);
+        return 0;
+    case MDL_OUTPUT_VALUE:
+        if (f->info.transform == MDL_TRANSFORM_ARGMAX) {
+            /* margins need k slots but the output has 1 per row: one scratch per call */
+            double *m = malloc(k * sizeof *m);
+            if (!m)
+                return mdl_err_set(reterr, -ENOMEM, "out of memory");
+            for (size_t r = 0; r < n_rows; r++) {
+                margins_row(f, rows + r * nf, m);
+                transform_row(f, m, out + r);
+            }
+            free(m);
+            return 0;
+        }
+        for (size_t r = 0; r < n_rows; r++) {
+            double *o = out + r * k;
+            margins_row(f, rows + r * nf, o);
+            transform_row(f, o, o);
+        }
+        return 0;
+    }
+    return mdl_err_set(reterr, -EINVAL, "output kind %d not supported", (int)kind);
+}

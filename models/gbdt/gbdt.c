@@ -1,0 +1,139 @@
+/* Kind "gbdt": picks the loader by artifact name, publishes the forest as the model's impl
+ * and fills the metadata (task, feature names, class labels) from it. */
+#include "gbdt.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "models/file.h"
+
+static const char *base_name(const char *path)
+{
+    const char *s = strrchr(path, '/');
+    return s ? s + 1 : path;
+}
+
+static char *dup_str(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d)
+        memcpy(d, s, n);
+    return d;
+}
+
+/* Frees what fill_model put in m (the caller owns m itself). */
+static void clear_model(mdl_model_t *m)
+{
+    for (size_t i = 0; m->features && i < m->n_features; i++)
+        free(m->features[i].name);
+    free(m->features);
+    m->features = NULL;
+    m->n_features = 0;
+    for (size_t i = 0; m->classes && i < m->n_classes; i++)
+        free(m->classes[i]);
+    free(m->classes);
+    m->classes = NULL;
+    m->n_classes = 0;
+}
+
+static int fill_model(mdl_forest_t *f, mdl_model_t *m, mdl_err_t *reterr)
+{
+    const mdl_forest_info_t *info = mdl_forest_info(f);
+    char label[32];
+
+    if (mdl_model_alloc_features(m, info->n_features) < 0)
+        goto nomem;
+    for (size_t i = 0; i < info->n_features; i++)
+        if (!(m->features[i].name = dup_str(info->feature_names[i])))
+            goto nomem;
+    if (info->n_classes > 0) {
+        if (mdl_model_alloc_classes(m, info->n_classes) < 0)
+            goto nomem;
+        for (size_t i = 0; i < info->n_classes; i++) {
+            snprintf(label, sizeof label, "%zu", i);
+            if (!(m->classes[i] = dup_str(label)))
+                goto nomem;
+        }
+    }
+    m->task = info->task;
+    m->impl = f;
+    return 0;
+nomem:
+    clear_model(m);
+    return mdl_err_set(reterr, -ENOMEM, "out of memory");
+}
+
+int mdl_gbdt_load_mem(const char *name, const char *data, size_t len, mdl_model_t *m,
+                      mdl_err_t *reterr)
+{
+    const char *base = base_name(name);
+    mdl_forest_t *f = NULL;
+    int r;
+
+    if (strcmp(base, "model.json") == 0)
+        r = mdl_gbdt_load_xgboost_json(data, len, &f, reterr);
+    else if (strcmp(base, "model.ubj") == 0)
+        r = mdl_gbdt_load_xgboost_ubj(data, len, &f, reterr);
+    else if (strcmp(base, "model.txt") == 0)
+        r = mdl_gbdt_load_lightgbm(data, len, &f, reterr);
+    else
+        return mdl_err_set(reterr, -EINVAL, "gbdt: unknown artifact name '%s' (model.json, "
+                           "model.ubj or model.txt)", base);
+    if (r < 0)
+        return r;
+    r = fill_model(f, m, reterr);
+    if (r < 0)
+        mdl_forest_free(f);
+    return r;
+}
+
+static int gbdt_load(const char *path, const mdl_load_opts_t *opts, mdl_model_t *m,
+                     mdl_err_t *reterr)
+{
+    size_t max = MDL_GBDT_MAX_FILE_BYTES, len;
+    char *data;
+    int r;
+
+    if (opts && opts->max_artifact_bytes && opts->max_artifact_bytes < max)
+        max = opts->max_artifact_bytes;
+    r = mdl_file_read(path, max, &data, &len, m->sha256, reterr);
+    if (r < 0)
+        return r;
+    m->artifact_bytes = len; /* hashed from the very bytes parsed */
+    r = mdl_gbdt_load_mem(path, data, len, m, reterr);
+    free(data);
+    return r;
+}
+
+static void gbdt_destroy(void *impl)
+{
+    mdl_forest_free(impl);
+}
+
+static size_t gbdt_output_width(const void *impl, mdl_output_t kind)
+{
+    return mdl_forest_output_width(impl, kind);
+}
+
+static int gbdt_score(const void *impl, const double *rows, size_t n_rows, mdl_output_t kind,
+                      double *out, mdl_err_t *reterr)
+{
+    return mdl_forest_score(impl, rows, n_rows, kind, out, reterr);
+}
+
+static const char *const gbdt_artifacts[] = {"model.json", "model.ubj", "model.txt", NULL};
+
+static const mdl_tabular_ops_t gbdt_tabular = {
+    .output_width = gbdt_output_width,
+    .score = gbdt_score,
+};
+
+const mdl_kind_t mdl_kind_gbdt = {
+    .name = "gbdt",
+    .artifacts = gbdt_artifacts,
+    .load = gbdt_load,
+    .destroy = gbdt_destroy,
+    .tabular = &gbdt_tabular,
+};
