@@ -149,3 +149,17 @@ def test_corrupt_model_is_reported(served):
     err = json.dumps(body.get("last_error"))
     assert "tree 3" in err and "leaf_value" in err, err
     assert_error(served.predict("lgb_corrupt", [[0.0] * 20]), 503, "model_not_ready")
+
+
+def test_demo_repository_model(demo_repo):
+    """conf/models/lgb_binary (a copy of the lgb_binary fixture) serves LightGBM's answers."""
+    art = demo_repo / "lgb_binary" / "1" / "model.txt"
+    assert art.read_bytes() == (FIXTURES / "lgb_binary" / "model.txt").read_bytes()
+    _, rows = read_csv(FIXTURES / "lgb_binary" / "input.csv")
+    _, want = read_csv(FIXTURES / "lgb_binary" / "expected_pred.csv")
+    with Daemon(demo_repo) as d:
+        st, _, meta = d.request("GET", "/v1/models/lgb_binary")
+        assert st == 200 and meta["kind"] == "gbdt" and meta["task"] == "binary", meta
+        exact, total = check_rows("lgb_binary", "value", predict(d, "lgb_binary", rows[:50], "value"),
+                                  want[:50])
+        assert exact == total
