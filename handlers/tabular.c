@@ -16,6 +16,21 @@ typedef struct cursor {
     mdl_err_t *err;
 } cursor_t;
 
+/* Names the instance an error is about ("instances[3]"), formatted only on error. */
+typedef struct where {
+    const char *key;
+    size_t index; /* SIZE_MAX: the key alone */
+} where_t;
+
+#define WHERE(w) where_text(w, (char[80]){0}, 80)
+static const char *where_text(const where_t *w, char *buf, size_t size)
+{
+    if (w->index == SIZE_MAX)
+        return w->key;
+    snprintf(buf, size, "%s[%zu]", w->key, w->index);
+    return buf;
+}
+
 static int syntax_error(cursor_t *c, const char *what)
 {
     size_t at = (size_t)(c->p - c->start);
@@ -214,7 +229,7 @@ size_t mdl_json_parse_number(const char *s, const char *end, double *ret)
 }
 
 /* One value for column col of a row, written to *out. where/what name it in errors. */
-static int parse_value(cursor_t *c, size_t col, const char *where, double *out)
+static int parse_value(cursor_t *c, size_t col, const where_t *where, double *out)
 {
     const mdl_feature_t *f = &c->m->features[col];
     size_t n;
@@ -229,7 +244,7 @@ static int parse_value(cursor_t *c, size_t col, const char *where, double *out)
             return syntax_error(c, "bad number");
         c->p += n;
         if (!isfinite(v))
-            return mdl_err_set(c->err, -EPROTO, "%s.%s: number out of range", where, f->name);
+            return mdl_err_set(c->err, -EPROTO, "%s.%s: number out of range", WHERE(where), f->name);
         if (f->n_categories) {
             /* Numeric categories are stored as their text: 3 -> "3", 2.5 -> "2.5". */
             char text[40];
@@ -249,7 +264,7 @@ static int parse_value(cursor_t *c, size_t col, const char *where, double *out)
         if (r < 0)
             return r;
         if (!f->n_categories)
-            return mdl_err_set(c->err, -EPROTO, "%s.%s: expected a number or null, got a string", where,
+            return mdl_err_set(c->err, -EPROTO, "%s.%s: expected a number or null, got a string", WHERE(where),
                                f->name);
         *out = (double)mdl_model_category_index(c->m, col, text);
         return 0;
@@ -261,10 +276,10 @@ static int parse_value(cursor_t *c, size_t col, const char *where, double *out)
     }
     if ((c->end - c->p >= 4 && memcmp(c->p, "true", 4) == 0) ||
         (c->end - c->p >= 5 && memcmp(c->p, "false", 5) == 0))
-        return mdl_err_set(c->err, -EPROTO, "%s.%s: expected a %s, got a boolean", where, f->name,
+        return mdl_err_set(c->err, -EPROTO, "%s.%s: expected a %s, got a boolean", WHERE(where), f->name,
                            f->n_categories ? "category (string)" : "number or null");
     if (*c->p == '[' || *c->p == '{')
-        return mdl_err_set(c->err, -EPROTO, "%s.%s: expected a %s, got %s", where, f->name,
+        return mdl_err_set(c->err, -EPROTO, "%s.%s: expected a %s, got %s", WHERE(where), f->name,
                            f->n_categories ? "category (string)" : "number or null",
                            *c->p == '[' ? "an array" : "an object");
     return syntax_error(c, "expected a value");
@@ -296,7 +311,7 @@ static double *new_row(cursor_t *c, mdl_tabular_body_t *b, size_t *cap, size_t m
 }
 
 /* `"name":` naming one of the model's features; name gets the unescaped key (MAX_KEY). */
-static int parse_feature_key(cursor_t *c, const char *where, char *name, long *ret_col)
+static int parse_feature_key(cursor_t *c, const where_t *where, char *name, long *ret_col)
 {
     int r;
 
@@ -309,11 +324,11 @@ static int parse_feature_key(cursor_t *c, const char *where, char *name, long *r
         return syntax_error(c, "expected ':'");
     *ret_col = mdl_model_feature_index(c->m, name);
     if (*ret_col < 0)
-        return mdl_err_set(c->err, -EPROTO, "%s: unknown feature '%.64s'", where, name);
+        return mdl_err_set(c->err, -EPROTO, "%s: unknown feature '%.64s'", WHERE(where), name);
     return 0;
 }
 
-static int parse_row(cursor_t *c, const char *where, double *row)
+static int parse_row(cursor_t *c, const where_t *where, double *row)
 {
     const mdl_model_t *m = c->m;
     int r;
@@ -326,7 +341,7 @@ static int parse_row(cursor_t *c, const char *where, double *row)
             do {
                 if (i == m->n_features)
                     return mdl_err_set(c->err, -EPROTO, "%s: expected %zu feature values, got more",
-                                       where, m->n_features);
+                                       WHERE(where), m->n_features);
                 if ((r = parse_value(c, i, where, &row[i])) < 0)
                     return r;
                 i++;
@@ -335,7 +350,7 @@ static int parse_row(cursor_t *c, const char *where, double *row)
                 return syntax_error(c, "expected ',' or ']' in array");
         }
         if (i != m->n_features)
-            return mdl_err_set(c->err, -EPROTO, "%s: expected %zu feature values, got %zu", where,
+            return mdl_err_set(c->err, -EPROTO, "%s: expected %zu feature values, got %zu", WHERE(where),
                                m->n_features, i);
         return 0;
     }
@@ -360,7 +375,7 @@ static int parse_row(cursor_t *c, const char *where, double *row)
     if (c->p < c->end && strchr("-0123456789\"ntf", *c->p))
         return mdl_err_set(c->err, -EPROTO,
                            "%s: expected an array of feature values or an object keyed by feature name",
-                           where);
+                           WHERE(where));
     return syntax_error(c, "expected a value");
 }
 
@@ -373,12 +388,11 @@ static int parse_row_list(cursor_t *c, const char *key, size_t max_rows, mdl_tab
     if (eat(c, ']'))
         return mdl_err_set(c->err, -EPROTO, "%s: must hold at least one instance", key);
     do {
-        char where[64];
         double *row = new_row(c, b, &cap, max_rows, key);
+        where_t where = {key, b->n_rows - 1};
         if (!row)
             return c->err->code;
-        snprintf(where, sizeof where, "%s[%zu]", key, b->n_rows - 1);
-        if ((r = parse_row(c, where, row)) < 0)
+        if ((r = parse_row(c, &where, row)) < 0)
             return r;
     } while (eat(c, ','));
     if (!eat(c, ']'))
@@ -396,10 +410,11 @@ static int parse_columns(cursor_t *c, const char *key, size_t max_rows, mdl_tabu
     if (eat(c, '}'))
         return mdl_err_set(c->err, -EPROTO, "%s: expected at least one feature column", key);
     do {
-        char name[MAX_KEY], where[MAX_KEY + 80];
+        char name[MAX_KEY];
+        where_t where = {key, SIZE_MAX};
         size_t i = 0;
         long col;
-        if ((r = parse_feature_key(c, key, name, &col)) < 0)
+        if ((r = parse_feature_key(c, &where, name, &col)) < 0)
             return r;
         if (!eat(c, '['))
             return mdl_err_set(c->err, -EPROTO, "%s.%.64s: expected an array (one value per instance)",
@@ -407,7 +422,7 @@ static int parse_columns(cursor_t *c, const char *key, size_t max_rows, mdl_tabu
         if (!eat(c, ']')) {
             do {
                 double *cell;
-                snprintf(where, sizeof where, "%s[%zu]", key, i);
+                where.index = i;
                 if (first) {
                     double *row = new_row(c, b, &cap, max_rows, key);
                     if (!row)
@@ -419,7 +434,7 @@ static int parse_columns(cursor_t *c, const char *key, size_t max_rows, mdl_tabu
                                        key, name, b->n_rows);
                 }
                 cell = &b->rows[i * nf + (size_t)col];
-                if ((r = parse_value(c, (size_t)col, where, cell)) < 0)
+                if ((r = parse_value(c, (size_t)col, &where, cell)) < 0)
                     return r;
                 i++;
             } while (eat(c, ','));

@@ -10,17 +10,18 @@ const char mdl_route_none[] = "none";
 
 #define DATA SIZE_MAX
 
+/* Matched in order, so the hot routes come first. */
 static const mdl_route_t routes[] = {
+    {"predict", "POST", "/v1/models/{m}:predict", mdl_handle_predict,
+     MDL_ROUTE_MODEL | MDL_ROUTE_READY | MDL_ROUTE_JSON, DATA},
+    {"predict", "POST", "/v1/models/{m}/versions/{v}:predict", mdl_handle_predict,
+     MDL_ROUTE_MODEL | MDL_ROUTE_READY | MDL_ROUTE_JSON, DATA},
     {"healthz", "GET", "/healthz", mdl_handle_healthz, 0, 0},
     {"readyz", "GET", "/readyz", mdl_handle_readyz, 0, 0},
     {"metrics", "GET", "/metrics", mdl_handle_metrics, 0, 0},
     {"models", "GET", "/v1/models", mdl_handle_models_list, 0, 0},
     {"model", "GET", "/v1/models/{m}", mdl_handle_model_get, MDL_ROUTE_MODEL, 0},
     {"model", "GET", "/v1/models/{m}/versions/{v}", mdl_handle_model_get, MDL_ROUTE_MODEL, 0},
-    {"predict", "POST", "/v1/models/{m}:predict", mdl_handle_predict,
-     MDL_ROUTE_MODEL | MDL_ROUTE_READY | MDL_ROUTE_JSON, DATA},
-    {"predict", "POST", "/v1/models/{m}/versions/{v}:predict", mdl_handle_predict,
-     MDL_ROUTE_MODEL | MDL_ROUTE_READY | MDL_ROUTE_JSON, DATA},
 };
 
 #define N_ROUTES (sizeof routes / sizeof routes[0])
