@@ -138,25 +138,48 @@ static size_t count_tokens(span_t s)
     return n;
 }
 
-/* Parses a whole token as a double: decimal notation as LightGBM writes it ("%.17g"),
- * or inf / nan with an optional sign. No hex floats, no surrounding junk. */
+/* True if the token is a number as LightGBM writes one ("%.17g", or inf / nan), with an
+ * optional sign: [+-]? (digits [. digits*] | . digits) [(e|E) [+-]? digits], no hex, no
+ * surrounding junk. */
+static bool lex_number(span_t t)
+{
+    size_t i = 0, d = 0;
+
+    if (i < t.n && (t.p[i] == '-' || t.p[i] == '+'))
+        i++;
+    if (t.n - i == 3 && (memcmp(t.p + i, "inf", 3) == 0 || memcmp(t.p + i, "nan", 3) == 0))
+        return true;
+    while (i < t.n && t.p[i] >= '0' && t.p[i] <= '9')
+        i++, d++;
+    if (i < t.n && t.p[i] == '.') {
+        i++;
+        while (i < t.n && t.p[i] >= '0' && t.p[i] <= '9')
+            i++, d++;
+    }
+    if (d == 0)
+        return false;
+    if (i < t.n && (t.p[i] == 'e' || t.p[i] == 'E')) {
+        i++;
+        if (i < t.n && (t.p[i] == '-' || t.p[i] == '+'))
+            i++;
+        if (i == t.n)
+            return false;
+        while (i < t.n && t.p[i] >= '0' && t.p[i] <= '9')
+            i++;
+    }
+    return i == t.n;
+}
+
+/* Parses a whole token (see lex_number) as a double, correctly rounded like LightGBM's
+ * readers (strtod / fast_double_parser) for every value that matters to predictions. */
 static bool parse_double(span_t t, double *ret)
 {
     char buf[LGB_MAX_NUMBER_CHARS + 1], *end;
-    size_t i = 0;
 
-    if (t.n == 0 || t.n > LGB_MAX_NUMBER_CHARS)
+    if (t.n == 0 || t.n > LGB_MAX_NUMBER_CHARS || !lex_number(t))
         return false;
     memcpy(buf, t.p, t.n);
     buf[t.n] = '\0';
-    if (buf[0] == '-' || buf[0] == '+')
-        i = 1;
-    if (strcmp(buf + i, "inf") != 0 && strcmp(buf + i, "nan") != 0) {
-        for (size_t j = i; j < t.n; j++)
-            if (!((buf[j] >= '0' && buf[j] <= '9') || buf[j] == '.' || buf[j] == 'e' ||
-                  buf[j] == 'E' || buf[j] == '-' || buf[j] == '+'))
-                return false;
-    }
     *ret = strtod(buf, &end);
     return end == buf + t.n;
 }
@@ -685,15 +708,15 @@ static int field_stats(const tree_lines_t *tl, int k, size_t want, const char *w
                        mdl_err_t *reterr)
 {
     span_t s = tl->val[k], tok;
-    double d;
     int r;
 
     if (!tl->has[k])
         return 0;
     if ((r = field_count(tl, k, want, why, reterr)) < 0)
         return r;
+    /* syntax only: converting numbers nobody reads would double the load time */
     for (size_t i = 0; next_token(&s, &tok); i++)
-        if (!parse_double(tok, &d))
+        if (!lex_number(tok))
             return fail(reterr, -EBADMSG, tl->line[k], tl->index, "%s[%zu] '%.*s' is not a number",
                         tree_keys[k], i, QUOTE(tok));
     return 0;
