@@ -116,29 +116,6 @@ static xv_t xv_find(xv_t v, const char *key)
     return r;
 }
 
-/* Element i of an untyped array (O(1) when its elements are scalars). */
-static xv_t xv_at(xv_t v, size_t i)
-{
-    xv_t r = {NULL, v.ubj};
-    const unode_t *n = U(v);
-
-    if (!v.ubj) {
-        r.p = mdl_json_at(J(v), i);
-        return r;
-    }
-    if (n->type != XT_ARR || n->elem || i >= n->len)
-        return r;
-    if (n->span == n->len + 1) {
-        r.p = n + 1 + i;
-        return r;
-    }
-    n++;
-    while (i--)
-        n += n->span;
-    r.p = n;
-    return r;
-}
-
 /* First element of an untyped array / next sibling. */
 static xv_t xv_first(xv_t v)
 {
@@ -188,29 +165,6 @@ static double ubj_decode(unsigned char m, const unsigned char *p)
     case 'd': f32.u = (uint32_t)be(p, 4); return (double)f32.f;
     default: f64.u = be(p, 8); return f64.d;
     }
-}
-
-/* Number at index i of array v into *ret; false if absent or not a number. */
-static bool xv_num_at(xv_t v, size_t i, double *ret)
-{
-    if (v.ubj && U(v)->elem) {
-        if (i >= U(v)->len)
-            return false;
-        *ret = ubj_decode(U(v)->elem, U(v)->u.raw + i * (size_t)ubj_elem_size(U(v)->elem));
-        return true;
-    }
-    xv_t e = xv_at(v, i);
-    if (!e.p)
-        return false;
-    if (xv_type(e) == XT_NUM) {
-        *ret = e.ubj ? U(e)->u.num : J(e)->u.num;
-        return true;
-    }
-    if (xv_type(e) == XT_BOOL) { /* default_left may be written as booleans */
-        *ret = (e.ubj ? U(e)->u.b : J(e)->u.boolean) ? 1.0 : 0.0;
-        return true;
-    }
-    return false;
 }
 
 static void xv_str(xv_t v, const char **s, size_t *len)
@@ -468,6 +422,8 @@ static int ubj_parse(ubj_t *u)
 
 typedef struct xload {
     mdl_err_t *err;
+    double *arrays[16]; /* decoded numeric arrays of the tree being read (get_numbers) */
+    size_t n_arrays;
     mdl_forest_node_in_t *nodes;
     size_t cap_nodes;
     uint32_t *cats;
@@ -595,32 +551,170 @@ static int get_array(xload_t *x, xv_t obj, const char *path, const char *key, si
     return 0;
 }
 
-/* Element i of a numeric array as an integer in [min, max]. */
-static int int_at(xload_t *x, xv_t arr, const char *path, size_t i, double min, double max,
-                  double *ret)
+/* XGBoost's JSON writer prints non-finite floats as bare NaN / Infinity / -Infinity (1.7
+ * writes NaN as the split_conditions of categorical nodes), which strict JSON and
+ * models/json.h refuse. mask_nonfinite() rewrites those tokens outside strings, in a copy
+ * and keeping every byte offset, into placeholders no XGBoost number array holds:
+ *   NaN -> {} (an empty object)   Infinity -> [1]   -Infinity -> [-1]   (space padded)
+ * and decode() reads the placeholders back. Returns the copy, NULL if there was nothing to
+ * rewrite, or sets *nomem. */
+static char *mask_nonfinite(const char *data, size_t len, bool *nomem)
+{
+    char *copy = NULL;
+    bool in_str = false;
+
+    *nomem = false;
+    for (size_t i = 0; i < len; i++) {
+        char c = data[i];
+        const char *tok = NULL, *rep = NULL;
+        size_t n;
+        if (in_str) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_str = false;
+            continue;
+        }
+        if (c == '"') {
+            in_str = true;
+            continue;
+        }
+        if (c == 'N' && len - i >= 3 && memcmp(data + i, "NaN", 3) == 0)
+            tok = "NaN", rep = "{} ";
+        else if (c == 'I' && len - i >= 8 && memcmp(data + i, "Infinity", 8) == 0)
+            tok = "Infinity", rep = "[1]     ";
+        else if (c == '-' && len - i >= 9 && memcmp(data + i, "-Infinity", 9) == 0)
+            tok = "-Infinity", rep = "[-1]     ";
+        if (!tok)
+            continue;
+        if (!copy) {
+            copy = malloc(len ? len : 1);
+            if (!copy) {
+                *nomem = true;
+                return NULL;
+            }
+            memcpy(copy, data, len);
+        }
+        n = strlen(tok);
+        memcpy(copy + i, rep, n);
+        i += n - 1;
+    }
+    return copy;
+}
+
+/* One JSON element as a number (placeholders of mask_nonfinite included). */
+static bool json_elem_num(const mdl_json_t *e, double *ret)
+{
+    switch (e->type) {
+    case MDL_JSON_NUMBER:
+        *ret = e->u.num;
+        return true;
+    case MDL_JSON_BOOL:
+        *ret = e->u.boolean ? 1.0 : 0.0;
+        return true;
+    case MDL_JSON_OBJECT:
+        if (e->len != 0)
+            return false;
+        *ret = NAN;
+        return true;
+    case MDL_JSON_ARRAY:
+        if (e->len != 1 || e[1].type != MDL_JSON_NUMBER || fabs(e[1].u.num) != 1.0)
+            return false;
+        *ret = e[1].u.num > 0 ? INFINITY : -INFINITY;
+        return true;
+    }
+    return false;
+}
+
+/* Decodes the whole numeric array arr (length already checked to be n) into out, walking
+ * it once. */
+static int decode(xload_t *x, xv_t arr, const char *path, size_t n, double *out)
 {
     char p[256];
-    double d;
+    size_t i = 0;
 
-    if (!xv_num_at(arr, i, &d) || d != floor(d) || d < min || d > max) {
-        mdl_json_path_index(p, sizeof p, path, i);
-        if (!xv_num_at(arr, i, &d))
-            return fail(x, arr, p, "expected a number");
-        return fail(x, arr, p, "%g is not an integer in %.0f..%.0f", d, min, max);
+    if (arr.ubj && U(arr)->elem) {
+        size_t sz = (size_t)ubj_elem_size(U(arr)->elem);
+        for (i = 0; i < n; i++)
+            out[i] = ubj_decode(U(arr)->elem, U(arr)->u.raw + i * sz);
+        return 0;
     }
-    *ret = d;
+    if (!arr.ubj) {
+        MDL_JSON_FOREACH(e, J(arr)) {
+            if (i >= n)
+                break;
+            if (!json_elem_num(e, &out[i])) {
+                mdl_json_path_index(p, sizeof p, path, i);
+                return mdl_err_set(x->err, -EBADMSG, "%s: expected a number, got %s (byte %u)",
+                                   p, mdl_json_type_name((mdl_json_type_t)e->type), e->offset);
+            }
+            i++;
+        }
+        return 0;
+    }
+    for (const unode_t *e = U(arr) + 1; i < n; e += e->span, i++) {
+        if (e->type == XT_NUM) {
+            out[i] = e->u.num;
+        } else if (e->type == XT_BOOL) {
+            out[i] = e->u.b ? 1.0 : 0.0;
+        } else {
+            mdl_json_path_index(p, sizeof p, path, i);
+            return mdl_err_set(x->err, -EBADMSG, "%s: expected a number, got %s (byte %zu)", p,
+                               xtype_name((xtype_t)e->type), e->off);
+        }
+    }
     return 0;
 }
 
-static int num_at(xload_t *x, xv_t arr, const char *path, size_t i, double *ret)
+/* Checks that d (element i of array arr at path) is an integer in [min, max]. */
+static int check_int(xload_t *x, xv_t arr, const char *path, size_t i, double d, double min,
+                     double max)
 {
     char p[256];
 
-    if (!xv_num_at(arr, i, ret)) {
-        mdl_json_path_index(p, sizeof p, path, i);
-        return fail(x, arr, p, "expected a number");
+    if (d == floor(d) && d >= min && d <= max)
+        return 0;
+    mdl_json_path_index(p, sizeof p, path, i);
+    return fail(x, arr, p, "%g is not an integer in %.0f..%.0f", d, min, max);
+}
+
+/* Member `key` of obj: an array of n numbers (n = SIZE_MAX: any length, returned in
+ * *ret_n), decoded into a slot of x->dbuf starting at *used. Absent and optional: *ret =
+ * NULL. */
+static int get_numbers(xload_t *x, xv_t obj, const char *path, const char *key, size_t n,
+                       bool required, double **ret, size_t *ret_n, xv_t *ret_v)
+{
+    char p[256];
+    xv_t v;
+    int r;
+
+    *ret = NULL;
+    if ((r = get_array(x, obj, path, key, n, required, &v)) < 0)
+        return r;
+    if (ret_v)
+        *ret_v = v;
+    if (!v.p) {
+        if (ret_n)
+            *ret_n = 0;
+        return 0;
     }
-    return 0;
+    n = xv_len(v);
+    if (ret_n)
+        *ret_n = n;
+    if (x->n_arrays == sizeof x->arrays / sizeof x->arrays[0])
+        return mdl_err_set(x->err, -EINVAL, "internal: too many arrays");
+    *ret = malloc((n ? n : 1) * sizeof **ret);
+    if (!*ret)
+        return mdl_err_set(x->err, -ENOMEM, "out of memory");
+    x->arrays[x->n_arrays++] = *ret;
+    mdl_json_path_key(p, sizeof p, path, key);
+    return decode(x, v, p, n, *ret);
+}
+
+static void free_arrays(xload_t *x)
+{
+    while (x->n_arrays)
+        free(x->arrays[--x->n_arrays]);
 }
 
 typedef struct objective {
@@ -633,7 +727,8 @@ typedef struct objective {
 
 static const objective_t objectives[] = {
     {"binary:logistic", MDL_TASK_BINARY, MDL_TRANSFORM_SIGMOID, 1, false},
-    {"binary:logitraw", MDL_TASK_BINARY, MDL_TRANSFORM_IDENTITY, 1, false},
+    /* 1.7.4 keeps logitraw's base_score raw (its fixture: margin = 0.5 + leaves) */
+    {"binary:logitraw", MDL_TASK_BINARY, MDL_TRANSFORM_IDENTITY, 0, false},
     {"reg:logistic", MDL_TASK_REGRESSION, MDL_TRANSFORM_SIGMOID, 1, false},
     {"reg:squarederror", MDL_TASK_REGRESSION, MDL_TRANSFORM_IDENTITY, 0, false},
     {"reg:linear", MDL_TASK_REGRESSION, MDL_TRANSFORM_IDENTITY, 0, false},
@@ -667,9 +762,10 @@ static int grow_buf(void **p, size_t *cap, size_t need, size_t size)
 static int load_tree(xload_t *x, xv_t tree, const char *path, uint32_t group, double weight,
                      mdl_forest_builder_t *b)
 {
-    xv_t tp, lc, rc, si, sc, dl, st, cn, cs, cz, cv;
+    xv_t tp, cnv, csv, czv, cvv;
+    double *lc, *rc, *si, *sc, *dl, *st, *cn, *cs, *cz, *cv;
     char p[256], q[256];
-    size_t n, size_leaf, n_cat_nodes, n_words = 0;
+    size_t n, size_leaf, n_cat_nodes, n_cv, n_words = 0;
     mdl_forest_tree_in_t in;
     int r;
 
@@ -686,18 +782,21 @@ static int load_tree(xload_t *x, xv_t tree, const char *path, uint32_t group, do
     if (size_leaf > 1)
         return fail(x, tp, p, "size_leaf_vector %zu: multi-target trees are not supported",
                     size_leaf);
-    if ((r = get_array(x, tree, path, "left_children", n, true, &lc)) < 0 ||
-        (r = get_array(x, tree, path, "right_children", n, true, &rc)) < 0 ||
-        (r = get_array(x, tree, path, "split_indices", n, true, &si)) < 0 ||
-        (r = get_array(x, tree, path, "split_conditions", n, true, &sc)) < 0 ||
-        (r = get_array(x, tree, path, "default_left", n, true, &dl)) < 0 ||
-        (r = get_array(x, tree, path, "split_type", n, false, &st)) < 0 ||
-        (r = get_array(x, tree, path, "categories_nodes", SIZE_MAX, false, &cn)) < 0)
+    if ((r = get_numbers(x, tree, path, "left_children", n, true, &lc, NULL, NULL)) < 0 ||
+        (r = get_numbers(x, tree, path, "right_children", n, true, &rc, NULL, NULL)) < 0 ||
+        (r = get_numbers(x, tree, path, "split_indices", n, true, &si, NULL, NULL)) < 0 ||
+        (r = get_numbers(x, tree, path, "split_conditions", n, true, &sc, NULL, NULL)) < 0 ||
+        (r = get_numbers(x, tree, path, "default_left", n, true, &dl, NULL, NULL)) < 0 ||
+        (r = get_numbers(x, tree, path, "split_type", n, false, &st, NULL, NULL)) < 0 ||
+        (r = get_numbers(x, tree, path, "categories_nodes", SIZE_MAX, false, &cn, &n_cat_nodes,
+                         &cnv)) < 0)
         return r;
-    n_cat_nodes = cn.p ? xv_len(cn) : 0;
-    if ((r = get_array(x, tree, path, "categories_segments", n_cat_nodes, n_cat_nodes > 0, &cs)) < 0 ||
-        (r = get_array(x, tree, path, "categories_sizes", n_cat_nodes, n_cat_nodes > 0, &cz)) < 0 ||
-        (r = get_array(x, tree, path, "categories", SIZE_MAX, n_cat_nodes > 0, &cv)) < 0)
+    if ((r = get_numbers(x, tree, path, "categories_segments", n_cat_nodes, n_cat_nodes > 0, &cs,
+                         NULL, &csv)) < 0 ||
+        (r = get_numbers(x, tree, path, "categories_sizes", n_cat_nodes, n_cat_nodes > 0, &cz,
+                         NULL, &czv)) < 0 ||
+        (r = get_numbers(x, tree, path, "categories", SIZE_MAX, n_cat_nodes > 0, &cv, &n_cv,
+                         &cvv)) < 0)
         return r;
     if (grow_buf((void **)&x->nodes, &x->cap_nodes, n, sizeof *x->nodes) < 0)
         return mdl_err_set(x->err, -ENOMEM, "out of memory");
@@ -705,74 +804,75 @@ static int load_tree(xload_t *x, xv_t tree, const char *path, uint32_t group, do
 
     for (size_t i = 0; i < n; i++) {
         mdl_forest_node_in_t *nd = &x->nodes[i];
-        double left, right, feat, cond, dflt, type = 0;
-        mdl_json_path_key(q, sizeof q, path, "left_children");
-        if ((r = int_at(x, lc, q, i, -1, INT32_MAX, &left)) < 0)
-            return r;
-        mdl_json_path_key(q, sizeof q, path, "split_conditions");
-        if ((r = num_at(x, sc, q, i, &cond)) < 0)
-            return r;
+        xv_t none = {NULL, tree.ubj};
         nd->id = (int32_t)i;
-        if (left == -1) {
+        mdl_json_path_key(q, sizeof q, path, "left_children");
+        if ((r = check_int(x, none, q, i, lc[i], -1, INT32_MAX)) < 0)
+            return r;
+        if (lc[i] == -1) {
             nd->type = MDL_NODE_LEAF;
-            nd->value = cond;
+            nd->value = sc[i]; /* the forest requires it finite (if reachable) */
             continue;
         }
         mdl_json_path_key(q, sizeof q, path, "right_children");
-        if ((r = int_at(x, rc, q, i, -1, INT32_MAX, &right)) < 0)
+        if ((r = check_int(x, none, q, i, rc[i], -1, INT32_MAX)) < 0)
             return r;
         mdl_json_path_key(q, sizeof q, path, "split_indices");
-        if ((r = int_at(x, si, q, i, 0, UINT32_MAX, &feat)) < 0)
+        if ((r = check_int(x, none, q, i, si[i], 0, UINT32_MAX)) < 0)
             return r;
         mdl_json_path_key(q, sizeof q, path, "default_left");
-        if ((r = int_at(x, dl, q, i, 0, 1, &dflt)) < 0)
+        if ((r = check_int(x, none, q, i, dl[i], 0, 1)) < 0)
             return r;
-        if (st.p) {
-            mdl_json_path_key(q, sizeof q, path, "split_type");
-            if ((r = int_at(x, st, q, i, 0, 1, &type)) < 0)
-                return r;
-        }
-        nd->left = (int32_t)left;
-        nd->right = (int32_t)right;
-        nd->feature = (uint32_t)feat;
+        mdl_json_path_key(q, sizeof q, path, "split_type");
+        if (st && (r = check_int(x, none, q, i, st[i], 0, 1)) < 0)
+            return r;
+        nd->left = (int32_t)lc[i];
+        nd->right = (int32_t)rc[i];
+        nd->feature = (uint32_t)si[i];
         nd->missing = MDL_MISSING_NAN;
-        nd->default_left = dflt != 0;
-        nd->threshold = cond;
-        if (type == 1) {
+        nd->default_left = dl[i] != 0;
+        if (st && st[i] == 1) {
             /* XGBoost sends set members right; the forest sends them left */
             nd->type = MDL_NODE_CATEGORICAL;
-            nd->left = (int32_t)right;
-            nd->right = (int32_t)left;
+            nd->left = (int32_t)rc[i];
+            nd->right = (int32_t)lc[i];
             nd->default_left = !nd->default_left;
-            nd->threshold = 0;
         } else {
             nd->type = MDL_NODE_NUMERIC;
+            nd->threshold = sc[i];
         }
     }
 
     /* Categorical splits: one bitset per listed node, packed one after another. */
     for (size_t j = 0; j < n_cat_nodes; j++) {
-        double node, seg, size, c, maxc = -1;
-        size_t words;
+        double maxc = -1;
+        size_t words, node, seg, size;
         mdl_json_path_key(q, sizeof q, path, "categories_nodes");
-        if ((r = int_at(x, cn, q, j, 0, (double)n - 1, &node)) < 0)
+        if ((r = check_int(x, cnv, q, j, cn[j], 0, (double)n - 1)) < 0)
             return r;
-        if (x->nodes[(size_t)node].type != MDL_NODE_CATEGORICAL) {
+        node = (size_t)cn[j];
+        if (x->nodes[node].type != MDL_NODE_CATEGORICAL) {
             mdl_json_path_index(p, sizeof p, q, j);
-            return fail(x, cn, p, "node %.0f is not a categorical split", node);
+            return fail(x, cnv, p, "node %zu is not a categorical split", node);
+        }
+        if (x->nodes[node].cat_words) {
+            mdl_json_path_index(p, sizeof p, q, j);
+            return fail(x, cnv, p, "node %zu is listed twice", node);
         }
         mdl_json_path_key(q, sizeof q, path, "categories_segments");
-        if ((r = int_at(x, cs, q, j, 0, (double)xv_len(cv), &seg)) < 0)
+        if ((r = check_int(x, csv, q, j, cs[j], 0, (double)n_cv)) < 0)
             return r;
+        seg = (size_t)cs[j];
         mdl_json_path_key(q, sizeof q, path, "categories_sizes");
-        if ((r = int_at(x, cz, q, j, 0, (double)xv_len(cv) - seg, &size)) < 0)
+        if ((r = check_int(x, czv, q, j, cz[j], 0, (double)(n_cv - seg))) < 0)
             return r;
+        size = (size_t)cz[j];
         mdl_json_path_key(q, sizeof q, path, "categories");
-        for (size_t k = 0; k < (size_t)size; k++) {
-            if ((r = int_at(x, cv, q, (size_t)seg + k, 0, XGB_MAX_CATEGORY - 1, &c)) < 0)
+        for (size_t k = seg; k < seg + size; k++) {
+            if ((r = check_int(x, cvv, q, k, cv[k], 0, XGB_MAX_CATEGORY - 1)) < 0)
                 return r;
-            if (c > maxc)
-                maxc = c;
+            if (cv[k] > maxc)
+                maxc = cv[k];
         }
         words = maxc < 0 ? 0 : (size_t)maxc / 32 + 1;
         if (n_words + words > MDL_FOREST_MAX_CAT_WORDS)
@@ -781,14 +881,12 @@ static int load_tree(xload_t *x, xv_t tree, const char *path, uint32_t group, do
         if (grow_buf((void **)&x->cats, &x->cap_cats, n_words + words, sizeof *x->cats) < 0)
             return mdl_err_set(x->err, -ENOMEM, "out of memory");
         memset(x->cats + n_words, 0, words * sizeof *x->cats);
-        for (size_t k = 0; k < (size_t)size; k++) {
-            uint32_t cat;
-            xv_num_at(cv, (size_t)seg + k, &c);
-            cat = (uint32_t)c;
+        for (size_t k = seg; k < seg + size; k++) {
+            uint32_t cat = (uint32_t)cv[k];
             x->cats[n_words + cat / 32] |= 1u << (cat % 32);
         }
-        x->nodes[(size_t)node].cat_offset = (uint32_t)n_words;
-        x->nodes[(size_t)node].cat_words = (uint32_t)words;
+        x->nodes[node].cat_offset = (uint32_t)n_words;
+        x->nodes[node].cat_words = (uint32_t)words;
         n_words += words;
     }
 
@@ -803,6 +901,7 @@ static int load_tree(xload_t *x, xv_t tree, const char *path, uint32_t group, do
         mdl_err_prefix(x->err, "%s: ", path);
         return r;
     }
+    free_arrays(x);
     return 0;
 }
 
@@ -865,7 +964,9 @@ static int load_doc(xload_t *x, xv_t root, mdl_forest_t **ret)
     char **fnames = NULL;
     mdl_forest_builder_t *b = NULL;
     mdl_forest_params_t params;
-    size_t *order = NULL;
+    size_t *order = NULL;  /* position in "trees" of the tree with id k */
+    xv_t *by_id = NULL;    /* the tree with id k */
+    double *tinfo = NULL, *wdrop = NULL;
     int r;
 
     if (xv_type(root) != XT_OBJ)
@@ -970,7 +1071,10 @@ static int load_doc(xload_t *x, xv_t root, mdl_forest_t **ret)
 
     bases = malloc(n_out * sizeof *bases);
     order = malloc(n_trees * sizeof *order);
-    if (!bases || !order) {
+    by_id = malloc(n_trees * sizeof *by_id);
+    tinfo = malloc(n_trees * sizeof *tinfo);
+    wdrop = malloc(n_trees * sizeof *wdrop);
+    if (!bases || !order || !by_id || !tinfo || !wdrop) {
         r = mdl_err_set(x->err, -ENOMEM, "out of memory");
         goto out;
     }
@@ -1013,19 +1117,25 @@ static int load_doc(xload_t *x, xv_t root, mdl_forest_t **ret)
             goto out;
         }
         order[(size_t)id] = i;
+        by_id[(size_t)id] = tree;
+    }
+    {
+        char p[160];
+        snprintf(p, sizeof p, "%s.tree_info", mpath);
+        if ((r = decode(x, info, p, n_trees, tinfo)) < 0)
+            goto out;
+        for (size_t k = 0; k < n_trees; k++)
+            if ((r = check_int(x, info, p, k, tinfo[k], 0, (double)n_out - 1)) < 0)
+                goto out;
+        for (size_t k = 0; k < n_trees; k++)
+            wdrop[k] = 1.0;
+        if (wd.p && (r = decode(x, wd, "learner.gradient_booster.weight_drop", n_trees, wdrop)) < 0)
+            goto out;
     }
     for (size_t k = 0; k < n_trees; k++) {
         char p[160];
-        double group, w = 1.0;
-        size_t i = order[k];
-        tree = xv_at(trees, i);
-        snprintf(p, sizeof p, "%s.tree_info", mpath);
-        if ((r = int_at(x, info, p, k, 0, (double)n_out - 1, &group)) < 0)
-            goto out;
-        if (wd.p && (r = num_at(x, wd, "learner.gradient_booster.weight_drop", k, &w)) < 0)
-            goto out;
-        snprintf(p, sizeof p, "%s.trees[%zu]", mpath, i);
-        if ((r = load_tree(x, tree, p, (uint32_t)group, w, b)) < 0)
+        snprintf(p, sizeof p, "%s.trees[%zu]", mpath, order[k]);
+        if ((r = load_tree(x, by_id[k], p, (uint32_t)tinfo[k], wdrop[k], b)) < 0)
             goto out;
     }
     r = mdl_forest_builder_finish(b, ret, x->err);
@@ -1038,6 +1148,10 @@ out:
     free(fnames);
     free(bases);
     free(order);
+    free(by_id);
+    free(tinfo);
+    free(wdrop);
+    free_arrays(x);
     return r;
 }
 
@@ -1049,7 +1163,14 @@ int mdl_gbdt_load_xgboost_json(const char *data, size_t len, mdl_forest_t **ret,
     xv_t root;
     int r;
 
-    if ((r = mdl_json_parse(data, len, XGB_MAX_DEPTH, &doc, reterr)) < 0)
+    bool nomem;
+    char *masked = mask_nonfinite(data, len, &nomem);
+
+    if (nomem)
+        return mdl_err_set(reterr, -ENOMEM, "out of memory");
+    r = mdl_json_parse(masked ? masked : data, len, XGB_MAX_DEPTH, &doc, reterr);
+    free(masked);
+    if (r < 0)
         return r;
     root.p = mdl_json_doc_root(doc);
     root.ubj = false;
