@@ -110,7 +110,7 @@ static int load_file(const char *path, mdl_model_t *m, mdl_err_t *err)
     return r;
 }
 
-static __attribute__((unused)) int load_mem(const char *name, const char *data, size_t len, mdl_model_t *m,
+static int load_mem(const char *name, const char *data, size_t len, mdl_model_t *m,
                     mdl_err_t *err)
 {
     memset(m, 0, sizeof *m);
@@ -231,9 +231,13 @@ static size_t run_dir(const char *dir, const char *prefix)
 
     if (!d)
         return 0;
-    while ((e = readdir(d)) && n < 256)
-        if (e->d_name[0] != '.' && strncmp(e->d_name, prefix, strlen(prefix)) == 0)
+    while ((e = readdir(d)) && n < 256) {
+        char probe[512];
+        snprintf(probe, sizeof probe, "%s/%s/input.csv", dir, e->d_name);
+        if (e->d_name[0] != '.' && strncmp(e->d_name, prefix, strlen(prefix)) == 0 &&
+            exists(probe))
             names[n++] = strdup(e->d_name);
+    }
     closedir(d);
     qsort(names, n, sizeof *names, cmp_str);
     for (size_t i = 0; i < n; i++) {
@@ -259,9 +263,378 @@ static void test_own_xgboost_fixtures(void)
         CHECK_FAIL_("no fixtures under %s", OWN_DIR);
 }
 
+/* ---- a tiny hand-written model and its corruptions ------------------------------------- */
+
+/* One tree: node 0 splits feature 1 at 0.5 (NaN -> left), leaves -1 and 2; base 0.5.
+ * Written with ' for " (see dq). */
+#define TINY_TREE(ID, LEFT, RIGHT, SPLIT_IDX, COND, NODES)                                      \
+    "{'base_weights':[0,0,0],'categories':[],'categories_nodes':[],'categories_segments':[],"  \
+    "'categories_sizes':[],'default_left':[1,0,0],'id':" ID ",'left_children':" LEFT ","     \
+    "'loss_changes':[0,0,0],'parents':[2147483647,0,0],'right_children':" RIGHT ","         \
+    "'split_conditions':" COND ",'split_indices':" SPLIT_IDX ",'split_type':[0,0,0],"       \
+    "'sum_hessian':[1,1,1],'tree_param':{'num_deleted':'0','num_feature':'3','num_nodes':'" \
+    NODES "','size_leaf_vector':'0'}}"
+#define GOOD_TREE TINY_TREE("0", "[1,-1,-1]", "[2,-1,-1]", "[1,0,0]", "[0.5,-1.0,2.0]", "3")
+#define TINY(NAMES, BOOSTER, NTREES, INFO, TREES, BASE, NCLASS, OBJ)                             \
+    "{'learner':{'attributes':{},'feature_names':" NAMES ",'feature_types':[],"                \
+    "'gradient_booster':{'model':{'gbtree_model_param':{'num_parallel_tree':'1','num_trees':'" \
+    NTREES "','size_leaf_vector':'0'},'tree_info':" INFO ",'trees':[" TREES "]},'name':'"      \
+    BOOSTER "'},'learner_model_param':{'base_score':'" BASE "','boost_from_average':'1',"      \
+    "'num_class':'" NCLASS "','num_feature':'3','num_target':'1'},'objective':{'name':'" OBJ  \
+    "'}},'version':[1,7,4]}"
+#define TINY_GOOD TINY("[]", "gbtree", "1", "[0]", GOOD_TREE, "5E-1", "0", "reg:squarederror")
+
+static char *dq(const char *sq)
+{
+    char *s = strdup(sq);
+    for (char *p = s; *p; p++)
+        if (*p == '\'')
+            *p = '"';
+    return s;
+}
+
+static int load_sq(const char *sq, mdl_model_t *m, mdl_err_t *err)
+{
+    char *s = dq(sq);
+    int r = load_mem("model.json", s, strlen(s), m, err);
+    free(s);
+    return r;
+}
+
+static void test_tiny_model(void)
+{
+    const double rows[] = {0, 0.4, 0, 0, 0.5, 0, 0, NAN, 0, 0, 1e30, 0, 0, -1e30, 0};
+    double out[5 * 1];
+    mdl_model_t m;
+    mdl_err_t err;
+
+    if (load_sq(TINY_GOOD, &m, &err) != 0) {
+        CHECK_FAIL_("tiny model: %s", err.msg);
+        return;
+    }
+    CHECK_EQ_INT(m.task, MDL_TASK_REGRESSION);
+    CHECK_EQ_INT(m.n_features, 3);
+    CHECK_EQ_STR(m.features[2].name, "f2");
+    CHECK_EQ_INT(m.n_classes, 0);
+    CHECK_EQ_INT(mdl_kind_gbdt.tabular->output_width(m.impl, MDL_OUTPUT_VALUE), 1);
+    CHECK_EQ_INT(mdl_kind_gbdt.tabular->output_width(m.impl, MDL_OUTPUT_LEAF), 1);
+    CHECK_EQ_INT(mdl_kind_gbdt.tabular->score(m.impl, rows, 5, MDL_OUTPUT_VALUE, out, &err), 0);
+    CHECK(out[0] == -0.5 && out[1] == 2.5 && out[2] == -0.5 && out[3] == 2.5 && out[4] == -0.5);
+    CHECK_EQ_INT(mdl_kind_gbdt.tabular->score(m.impl, rows, 5, MDL_OUTPUT_LEAF, out, &err), 0);
+    CHECK(out[0] == 1 && out[1] == 2 && out[2] == 1 && out[3] == 2 && out[4] == 1);
+    release(&m);
+
+    /* names and a binary objective */
+    if (load_sq(TINY("['a','b','c']", "gbtree", "1", "[0]", GOOD_TREE, "5E-1", "0",
+                     "binary:logistic"), &m, &err) != 0) {
+        CHECK_FAIL_("tiny binary: %s", err.msg);
+        return;
+    }
+    CHECK_EQ_INT(m.task, MDL_TASK_BINARY);
+    CHECK_EQ_STR(m.features[1].name, "b");
+    CHECK_EQ_INT(m.n_classes, 2);
+    CHECK_EQ_STR(m.classes[1], "1");
+    CHECK_EQ_INT(mdl_kind_gbdt.tabular->score(m.impl, rows, 1, MDL_OUTPUT_MARGIN, out, &err), 0);
+    CHECK(out[0] == -1.0);
+    release(&m);
+}
+
+typedef struct bad_case {
+    const char *name;
+    const char *doc; /* ' for " */
+    int code;
+    const char *msg; /* a substring of the message */
+} bad_case_t;
+
+static const bad_case_t bad_json[] = {
+    {"not an object", "[1,2]", -EBADMSG, "(root): expected an object"},
+    {"no learner", "{'version':[1,7,4]}", -EBADMSG, "learner: missing"},
+    {"unknown objective", TINY("[]", "gbtree", "1", "[0]", GOOD_TREE, "5E-1", "0", "reg:foo"),
+     -EBADMSG, "unknown or unsupported objective \"reg:foo\""},
+    {"gblinear", TINY("[]", "gblinear", "1", "[0]", GOOD_TREE, "5E-1", "0", "reg:squarederror"),
+     -EBADMSG, "unsupported booster \"gblinear\""},
+    {"empty forest", TINY("[]", "gbtree", "0", "[]", "", "5E-1", "0", "reg:squarederror"),
+     -EBADMSG, "the model has no trees"},
+    {"num_trees vs trees", TINY("[]", "gbtree", "2", "[0,0]", GOOD_TREE, "5E-1", "0",
+                                "reg:squarederror"),
+     -EBADMSG, "trees: has 1 elements, expected 2"},
+    {"tree_info vs trees", TINY("[]", "gbtree", "1", "[0,0]", GOOD_TREE, "5E-1", "0",
+                                "reg:squarederror"),
+     -EBADMSG, "tree_info: has 2 elements, expected 1"},
+    {"tree_info out of range", TINY("[]", "gbtree", "1", "[1]", GOOD_TREE, "5E-1", "0",
+                                    "reg:squarederror"),
+     -EBADMSG, "tree_info[0]: 1 is not an integer in 0..0"},
+    {"huge num_trees", TINY("[]", "gbtree", "1e12", "[0]", GOOD_TREE, "5E-1", "0",
+                            "reg:squarederror"),
+     -EBADMSG, "num_trees: 1e+12 is not an integer in 0..1048576"},
+    {"huge num_nodes", TINY("[]", "gbtree", "1", "[0]",
+                            TINY_TREE("0", "[1,-1,-1]", "[2,-1,-1]", "[1,0,0]", "[0.5,-1,2]",
+                                      "99999999999"), "5E-1", "0", "reg:squarederror"),
+     -EBADMSG, "num_nodes: 1e+11 is not an integer in 0..16777216"},
+    {"node count mismatch", TINY("[]", "gbtree", "1", "[0]",
+                                 TINY_TREE("0", "[1,-1,-1]", "[2,-1,-1]", "[1,0,0]",
+                                           "[0.5,-1,2]", "4"), "5E-1", "0", "reg:squarederror"),
+     -EBADMSG, "left_children: has 3 elements, expected 4"},
+    {"child out of range", TINY("[]", "gbtree", "1", "[0]",
+                                TINY_TREE("0", "[7,-1,-1]", "[2,-1,-1]", "[1,0,0]", "[0.5,-1,2]",
+                                          "3"), "5E-1", "0", "reg:squarederror"),
+     -EBADMSG, "tree 0 node 0: left child 7 out of range (tree has 3 nodes)"},
+    {"cycle", TINY("[]", "gbtree", "1", "[0]",
+                   TINY_TREE("0", "[1,0,-1]", "[2,2,-1]", "[1,0,0]", "[0.5,0.1,2]", "3"), "5E-1",
+                   "0", "reg:squarederror"),
+     -EBADMSG, "reached twice (cycle or shared subtree)"},
+    {"self loop", TINY("[]", "gbtree", "1", "[0]",
+                       TINY_TREE("0", "[0,-1,-1]", "[2,-1,-1]", "[1,0,0]", "[0.5,-1,2]", "3"),
+                       "5E-1", "0", "reg:squarederror"),
+     -EBADMSG, "left child 0 is reached twice"},
+    {"fractional child", TINY("[]", "gbtree", "1", "[0]",
+                              TINY_TREE("0", "[1.5,-1,-1]", "[2,-1,-1]", "[1,0,0]", "[0.5,-1,2]",
+                                        "3"), "5E-1", "0", "reg:squarederror"),
+     -EBADMSG, "left_children[0]: 1.5 is not an integer"},
+    {"feature out of range", TINY("[]", "gbtree", "1", "[0]",
+                                  TINY_TREE("0", "[1,-1,-1]", "[2,-1,-1]", "[5,0,0]",
+                                            "[0.5,-1,2]", "3"), "5E-1", "0", "reg:squarederror"),
+     -EBADMSG, "split feature 5 out of range (model has 3 features)"},
+    {"NaN leaf", TINY("[]", "gbtree", "1", "[0]",
+                      TINY_TREE("0", "[1,-1,-1]", "[2,-1,-1]", "[1,0,0]", "[0.5,NaN,2]", "3"),
+                      "5E-1", "0", "reg:squarederror"),
+     -EBADMSG, "tree 0 node 1: leaf value is not finite"},
+    {"NaN threshold", TINY("[]", "gbtree", "1", "[0]",
+                           TINY_TREE("0", "[1,-1,-1]", "[2,-1,-1]", "[1,0,0]", "[NaN,-1,2]", "3"),
+                           "5E-1", "0", "reg:squarederror"),
+     -EBADMSG, "tree 0 node 0: threshold is NaN"},
+    {"text in numbers", TINY("[]", "gbtree", "1", "[0]",
+                             TINY_TREE("0", "[1,-1,-1]", "[2,-1,-1]", "[1,0,0]", "[0.5,'x',2]",
+                                       "3"), "5E-1", "0", "reg:squarederror"),
+     -EBADMSG, "split_conditions[1]: expected a number, got a string"},
+    {"repeated tree id", TINY("[]", "gbtree", "2", "[0,0]", GOOD_TREE "," GOOD_TREE, "5E-1", "0",
+                              "reg:squarederror"),
+     -EBADMSG, "trees[1]: id 0 is out of range or repeated"},
+    {"softprob one class", TINY("[]", "gbtree", "1", "[0]", GOOD_TREE, "5E-1", "1",
+                                "multi:softprob"),
+     -EBADMSG, "multi:softprob needs num_class >= 2, got 1"},
+    {"logistic base score", TINY("[]", "gbtree", "1", "[0]", GOOD_TREE, "2", "0",
+                                 "binary:logistic"),
+     -EBADMSG, "base_score: 2 must be in (0, 1) for binary:logistic"},
+    {"base score text", TINY("[]", "gbtree", "1", "[0]", GOOD_TREE, "half", "0",
+                             "reg:squarederror"),
+     -EBADMSG, "expected a number, got \"half\""},
+    {"feature name count", TINY("['a','b']", "gbtree", "1", "[0]", GOOD_TREE, "5E-1", "0",
+                                "reg:squarederror"),
+     -EBADMSG, "learner.feature_names: has 2 names for 3 features"},
+    {"duplicate feature names", TINY("['a','b','a']", "gbtree", "1", "[0]", GOOD_TREE, "5E-1",
+                                     "0", "reg:squarederror"),
+     0, NULL}, /* the repository rejects duplicates when it indexes names (model.c) */
+    {"dart without weights", TINY("[]", "dart", "1", "[0]", GOOD_TREE, "5E-1", "0",
+                                  "reg:squarederror"),
+     -EBADMSG, "learner.gradient_booster.gbtree: missing"},
+};
+
+static void test_corrupt_json(void)
+{
+    for (size_t i = 0; i < sizeof bad_json / sizeof bad_json[0]; i++) {
+        const bad_case_t *c = &bad_json[i];
+        mdl_model_t m;
+        mdl_err_t err;
+        int r = load_sq(c->doc, &m, &err);
+        if (r == 0)
+            release(&m);
+        if (r != c->code) {
+            CHECK_FAIL_("%s: code %d, expected %d (%s)", c->name, r, c->code, err.msg);
+            continue;
+        }
+        if (c->msg && !strstr(err.msg, c->msg))
+            CHECK_FAIL_("%s: message \"%s\" lacks \"%s\"", c->name, err.msg, c->msg);
+    }
+}
+
+/* Every prefix of a real model must be refused with a message, never crash. */
+static void check_truncations(const char *path, size_t step)
+{
+    char *data;
+    size_t len, tried = 0;
+    mdl_err_t err;
+    mdl_model_t m;
+
+    if (mdl_file_read(path, (size_t)1 << 28, &data, &len, NULL, &err) < 0) {
+        CHECK_FAIL_("%s: %s", path, err.msg);
+        return;
+    }
+    for (size_t cut = 0; cut < len; cut += step, tried++) {
+        int r = load_mem(path, data, cut, &m, &err);
+        if (r == 0) {
+            release(&m);
+            CHECK_FAIL_("%s truncated to %zu bytes: accepted", path, cut);
+        } else if (r != -EBADMSG || !err.msg[0]) {
+            CHECK_FAIL_("%s truncated to %zu bytes: code %d (%s)", path, cut, r, err.msg);
+        }
+    }
+    CHECK(tried > 10);
+    free(data);
+}
+
+static void test_truncated(void)
+{
+    check_truncations(OWN_DIR "/categorical/model.json", 211);
+    check_truncations(OWN_DIR "/categorical/model.ubj", 97);
+    check_truncations(OWN_DIR "/dart/model.ubj", 101);
+}
+
+/* UBJSON-specific lies: counts and lengths past the end, unknown markers. */
+static void test_corrupt_ubj(void)
+{
+    static const struct {
+        const char *name;
+        const char *data;
+        size_t len;
+        const char *msg;
+    } cases[] = {
+        {"empty", "", 0, "truncated"},
+        {"unknown marker", "{L\0\0\0\0\0\0\0\1aX}", 13, "unknown or unsupported marker 0x58"},
+        {"huge typed count", "[$d#L\x7f\xff\xff\xff\xff\xff\xff\xff", 13, "count 9223372036854775807 "},
+        {"typed count past end", "[$d#i\x05\0\0\0\0", 10, "runs past the end"},
+        {"huge array count", "[#L\0\0\0\0\xff\xff\xff\xff", 12, "count 4294967295 out of range"},
+        {"array count past end", "[#l\0\0\1\0ZZ", 8, "count 256 exceeds the 1 bytes left"},
+        {"negative count", "[#i\xff", 4, "count -1 out of range"},
+        {"string past end", "SL\0\0\0\0\0\0\1\0abc", 13, "runs past the end"},
+        {"key past end", "{i\x40" "ab", 5, "runs past the end"},
+        {"unclosed object", "{i\1aZ", 5, "truncated"},
+        {"trailing bytes", "ZZ", 2, "1 bytes after the document"},
+        {"typed object", "{$i#i\1", 6, "unsupported typed object"},
+        {"not a model", "[#i\1Z", 5, "(root): expected an object, got an array"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        mdl_model_t m;
+        mdl_err_t err;
+        int r = load_mem("model.ubj", cases[i].data, cases[i].len, &m, &err);
+        if (r == 0) {
+            release(&m);
+            CHECK_FAIL_("%s: accepted", cases[i].name);
+            continue;
+        }
+        if (!strstr(err.msg, cases[i].msg))
+            CHECK_FAIL_("%s: message \"%s\" lacks \"%s\"", cases[i].name, err.msg, cases[i].msg);
+    }
+}
+
+/* The forest builder's own checks, for what a loader might pass. */
+static void test_forest_builder(void)
+{
+    mdl_forest_params_t p = {.flavor = MDL_FOREST_LIGHTGBM, .task = MDL_TASK_REGRESSION,
+                             .n_features = 2, .n_outputs = 1};
+    mdl_forest_node_in_t nodes[3] = {
+        {.type = MDL_NODE_CATEGORICAL, .left = 1, .right = 2, .feature = 0, .cat_offset = 0,
+         .cat_words = 2},
+        {.type = MDL_NODE_LEAF, .value = 1.0, .id = 0},
+        {.type = MDL_NODE_LEAF, .value = 2.0, .id = 1},
+    };
+    uint32_t bits[2] = {0x5u, 0x1u}; /* categories 0, 2, 32 go left */
+    mdl_forest_tree_in_t t = {.n_nodes = 3, .nodes = nodes, .n_cat_words = 2, .cat_bits = bits,
+                              .weight = 1.0};
+    const double rows[] = {0, 0, 1, 0, 2, 0, 32, 0, 64, 0, -0.5, 0, -1, 0, NAN, 0, 2.9, 0};
+    const double want[] = {1, 2, 1, 1, 2, 1, 2, 2, 1};
+    double out[9];
+    mdl_forest_builder_t *b;
+    mdl_forest_t *f;
+    mdl_err_t err;
+
+    CHECK_EQ_INT(mdl_forest_builder_new(&p, &b, &err), 0);
+    CHECK_EQ_INT(mdl_forest_builder_add_tree(b, &t, &err), 0);
+    CHECK_EQ_INT(mdl_forest_builder_finish(b, &f, &err), 0);
+    CHECK_EQ_INT(mdl_forest_score(f, rows, 9, MDL_OUTPUT_VALUE, out, &err), 0);
+    for (size_t i = 0; i < 9; i++)
+        if (out[i] != want[i])
+            CHECK_FAIL_("LightGBM categorical row %zu: %g, expected %g", i, out[i], want[i]);
+    mdl_forest_free(f);
+
+    /* bitset out of bounds */
+    nodes[0].cat_words = 3;
+    CHECK_EQ_INT(mdl_forest_builder_new(&p, &b, &err), 0);
+    CHECK_EQ_INT(mdl_forest_builder_add_tree(b, &t, &err), -EBADMSG);
+    CHECK(strstr(err.msg, "category bitset [0, +3) out of range (tree has 2 words)") != NULL);
+    mdl_forest_builder_free(b);
+    nodes[0].cat_words = 2;
+
+    /* no trees */
+    CHECK_EQ_INT(mdl_forest_builder_new(&p, &b, &err), 0);
+    CHECK_EQ_INT(mdl_forest_builder_finish(b, &f, &err), -EBADMSG);
+    CHECK(strstr(err.msg, "no trees") != NULL);
+
+    /* params */
+    p.n_features = 0;
+    CHECK_EQ_INT(mdl_forest_builder_new(&p, &b, &err), -EBADMSG);
+    p.n_features = 2;
+    p.transform = MDL_TRANSFORM_SOFTMAX;
+    CHECK_EQ_INT(mdl_forest_builder_new(&p, &b, &err), -EBADMSG);
+    CHECK(strstr(err.msg, "softmax needs 2 or more outputs") != NULL);
+    p.transform = MDL_TRANSFORM_IDENTITY;
+
+    /* LightGBM zero-as-missing and linear leaves */
+    {
+        mdl_forest_node_in_t n2[3] = {
+            {.type = MDL_NODE_NUMERIC, .left = 1, .right = 2, .feature = 0, .threshold = 1.0,
+             .missing = MDL_MISSING_ZERO, .default_left = false},
+            {.type = MDL_NODE_LEAF, .value = 10.0, .id = 0, .lin_const = 1.0, .lin_offset = 0,
+             .lin_terms = 1},
+            {.type = MDL_NODE_LEAF, .value = 20.0, .id = 1, .lin_const = 2.0, .lin_offset = 1,
+             .lin_terms = 1},
+        };
+        uint32_t lf[2] = {1, 0};
+        double lc[2] = {0.5, 0.25};
+        mdl_forest_tree_in_t t2 = {.n_nodes = 3, .nodes = n2, .linear = true, .n_lin = 2,
+                                   .lin_features = lf, .lin_coefs = lc, .weight = 1.0};
+        const double r2[] = {0.5, 4, 0, 4, NAN, 4, 3, 8, 0.5, NAN, 3, NAN};
+        /* 0.5 <= 1 left: 1 + 0.5*4 = 3; 0 is "zero" -> default right: 2 + 0.25*0 = 2;
+         * NaN -> 0 -> right: 2 + 0.25*NaN -> NaN in a used feature -> plain leaf 20;
+         * 3 right: 2 + 0.25*3 = 2.75; left with NaN x1 -> 10; right, x0 = 3 -> 2.75 */
+        const double w2[] = {3, 2, 20, 2.75, 10, 2.75};
+        CHECK_EQ_INT(mdl_forest_builder_new(&p, &b, &err), 0);
+        CHECK_EQ_INT(mdl_forest_builder_add_tree(b, &t2, &err), 0);
+        CHECK_EQ_INT(mdl_forest_builder_finish(b, &f, &err), 0);
+        CHECK_EQ_INT(mdl_forest_score(f, r2, 6, MDL_OUTPUT_MARGIN, out, &err), 0);
+        for (size_t i = 0; i < 6; i++)
+            if (out[i] != w2[i])
+                CHECK_FAIL_("linear row %zu: %g, expected %g", i, out[i], w2[i]);
+        mdl_forest_free(f);
+        lf[0] = 2;
+        CHECK_EQ_INT(mdl_forest_builder_new(&p, &b, &err), 0);
+        CHECK_EQ_INT(mdl_forest_builder_add_tree(b, &t2, &err), -EBADMSG);
+        CHECK(strstr(err.msg, "linear term 0: feature 2 out of range") != NULL);
+        mdl_forest_builder_free(b);
+    }
+}
+
+/* Through the repository path: kind detection by artifact name. */
+static void test_load_dir(void)
+{
+    mdl_model_t *m = NULL;
+    mdl_err_t err;
+    mdl_load_opts_t o = {.kind = NULL};
+
+    if (mdl_model_load_dir(OWN_DIR "/softmax", &o, &m, &err) != 0) {
+        /* both model.json and model.ubj are there: same kind, the first artifact wins */
+        CHECK_FAIL_("load_dir: %s", err.msg);
+        return;
+    }
+    CHECK_EQ_STR(m->kind->name, "gbdt");
+    CHECK_EQ_INT(m->task, MDL_TASK_MULTICLASS);
+    CHECK_EQ_INT(m->n_classes, 4);
+    CHECK_EQ_INT(mdl_model_output_width(m, MDL_OUTPUT_VALUE), 1);
+    CHECK_EQ_INT(mdl_model_output_width(m, MDL_OUTPUT_MARGIN), 4);
+    CHECK_EQ_INT(mdl_model_output_width(m, MDL_OUTPUT_LEAF), 32);
+    CHECK(m->artifact_bytes > 0 && strlen(m->sha256) == 64);
+    mdl_model_unref(m);
+}
+
 int main(void)
 {
     RUN(test_shared_xgboost_fixtures);
     RUN(test_own_xgboost_fixtures);
+    RUN(test_tiny_model);
+    RUN(test_corrupt_json);
+    RUN(test_truncated);
+    RUN(test_corrupt_ubj);
+    RUN(test_forest_builder);
+    RUN(test_load_dir);
     return check_summary();
 }
