@@ -23,12 +23,18 @@ LIB_SRC  := $(filter-out server/main.c,$(wildcard server/*.c handlers/*.c models
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+# Fuzz targets tests/fuzz/fuzz_<name>.c, corpus in tests/fuzz/corpus/<name>/. make test-unit
+# replays each corpus through the target (linked with tests/fuzz/replay.c, no libFuzzer);
+# make fuzz runs each target under libFuzzer (clang) for FUZZ_SECONDS.
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_REPLAY := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%-replay)
+FUZZ_SECONDS ?= 60
 
 # Debian packages the build, the tests and the benchmarks need.
 DEB_PKGS := build-essential pkg-config libmicrohttpd-dev libuv1-dev libcjson-dev \
             python3 python3-pytest python3-sklearn python3-numpy python3-xgboost curl prometheus wrk nginx-light valgrind
 
-.PHONY: all deps run test test-unit test-e2e asan valgrind bench clean
+.PHONY: all deps run test test-unit test-e2e asan valgrind bench clean fuzz
 
 all: build/modeld
 
@@ -68,8 +74,24 @@ test: deps
 	$(MAKE) test-unit
 	$(MAKE) test-e2e
 
-test-unit: $(UNIT_BIN)
+test-unit: $(UNIT_BIN) $(FUZZ_REPLAY)
 	@tests/unit/run.sh $(UNIT_BIN)
+	@for b in $(FUZZ_REPLAY); do n=$${b##*/}; n=$${n%-replay}; \
+	  $$b tests/fuzz/corpus/$${n#fuzz_} || exit 1; done
+
+$(BUILD)/fuzz/%-replay: tests/fuzz/%.c tests/fuzz/replay.c $(BUILD)/libmodeld.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< tests/fuzz/replay.c $(BUILD)/libmodeld.a $(LDLIBS)
+
+# models/ uses only libc, so the fuzz binaries build from its sources alone.
+fuzz:
+	@mkdir -p build/fuzz
+	@for src in $(FUZZ_SRC); do n=$${src##*/}; n=$${n%.c}; \
+	  clang -std=c11 -D_GNU_SOURCE -g -O1 -I. -fsanitize=fuzzer,address,undefined \
+	    -fno-sanitize-recover=all -o build/fuzz/$$n $$src $(wildcard models/*.c models/*/*.c) -lm \
+	  || exit 1; mkdir -p build/fuzz/corpus-$$n; \
+	  build/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -timeout=10 build/fuzz/corpus-$$n \
+	    tests/fuzz/corpus/$${n#fuzz_} || exit 1; done
 
 test-e2e: $(BUILD)/modeld
 	MODELD_BIN=$(BUILD)/modeld $(PYTHON) -m pytest -q tests/e2e
