@@ -634,9 +634,6 @@ static void margins_row(const mdl_forest_t *f, const double *row, double *m)
             const fnode_t *leaf = &f->nodes[walk_lgb(f, tr->root, row)];
             m[tr->group] += lgb_leaf_value(f, tr, leaf, row);
         }
-        if (f->average)
-            for (size_t g = 0; g < k; g++)
-                m[g] /= f->avg_div;
     }
 }
 
@@ -645,12 +642,18 @@ static float sigmoid_f(float x)
     return 1.0f / (1.0f + expf(-x));
 }
 
-/* Transforms the margins m (n_outputs) into out (output_width(VALUE)); m and out may be the
- * same buffer except for ARGMAX. */
+/* Transforms the margins m (n_outputs; averaged here first when the forest averages, so m
+ * is clobbered) into out (output_width(VALUE)); m and out may be the same buffer except
+ * for ARGMAX. */
 static void transform_row(const mdl_forest_t *f, double *m, double *out)
 {
     size_t k = f->info.n_outputs;
     bool xgb = f->info.flavor == MDL_FOREST_XGBOOST;
+
+    /* LightGBM's Predict averages what PredictRaw summed (rf), then converts */
+    if (f->average)
+        for (size_t g = 0; g < k; g++)
+            m[g] /= f->avg_div;
 
     switch (f->info.transform) {
     case MDL_TRANSFORM_IDENTITY:

@@ -42,15 +42,17 @@
  *     - linear leaves: out = lin_const + sum coef[j] * x[feature[j]], in that order; if any
  *       of those x is NaN the plain leaf value is used instead (LightGBM's rule);
  *     - margin accumulates in double in tree order, starting from base_score[g] (LightGBM
- *       files have none: pass NULL = zeros); average: margins divided by n_trees/n_outputs
- *       (rf average_output);
+ *       files have none: pass NULL = zeros); average (rf average_output): VALUE divides the
+ *       sums by n_trees/n_outputs before the transform, MARGIN stays the sum (LightGBM's
+ *       PredictRaw does not average, Predict does);
  *     - transforms in double.
  *
  * "Not in set" always means the right child. Categorical inputs are numbers (the category
  * code); the scorer never sees strings.
  *
  * Outputs (mdl_output_t from model.h) per row:
- *   MARGIN  n_outputs raw scores (after base score and averaging, before the transform);
+ *   MARGIN  n_outputs raw scores (base score + trees; not averaged, as the libraries' raw
+ *           score);
  *   VALUE   n_outputs transformed values, except ARGMAX: 1 (the class id, first maximum);
  *   LEAF    n_trees numbers: the `id` of the leaf reached in each tree, in tree order.
  *
