@@ -54,6 +54,8 @@ static cJSON *describe_inputs(const mdl_model_t *m)
         cJSON *item = cJSON_CreateObject();
         cJSON_AddStringToObject(item, "name", f->name);
         cJSON_AddStringToObject(item, "type", f->n_categories ? "category" : "number");
+        if (f->ignored)
+            cJSON_AddTrueToObject(item, "ignored");
         if (f->n_categories)
             cJSON_AddItemToObject(item, "categories",
                                   cJSON_CreateStringArray((const char *const *)f->categories,

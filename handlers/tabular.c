@@ -237,6 +237,22 @@ static int parse_value(cursor_t *c, size_t col, const where_t *where, double *ou
     skip_ws(c);
     if (c->p >= c->end)
         return syntax_error(c, "expected a value");
+    if (f->ignored) { /* any scalar; numbers and null take the usual path below */
+        size_t left = (size_t)(c->end - c->p);
+        if (*c->p == '"') {
+            char text[MAX_KEY];
+            int r = parse_string(c, text, sizeof text);
+            if (r < 0)
+                return r;
+            *out = NAN;
+            return 0;
+        }
+        if ((left >= 4 && memcmp(c->p, "true", 4) == 0) || (left >= 5 && memcmp(c->p, "false", 5) == 0)) {
+            c->p += *c->p == 't' ? 4 : 5;
+            *out = NAN;
+            return 0;
+        }
+    }
     if (*c->p == '-' || (*c->p >= '0' && *c->p <= '9')) {
         double v;
         n = mdl_json_parse_number(c->p, c->end, &v);

@@ -38,6 +38,8 @@ typedef struct mdl_feature {
     char *name;          /* owned */
     size_t n_categories; /* 0 = numeric */
     char **categories;   /* owned, n_categories strings */
+    bool ignored;        /* the model reads nothing from it (e.g. a column its pipeline drops):
+                            callers may send any scalar there */
 } mdl_feature_t;
 
 /* Options the repository config passes to a loader. */

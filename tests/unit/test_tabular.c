@@ -152,6 +152,43 @@ static void test_errors(void)
     }
 }
 
+/* A column the pipeline drops is "ignored": any scalar is accepted there. */
+static void test_ignored_column(void)
+{
+    char dir[64], path[128];
+    FILE *f;
+    mdl_err_t err = {0};
+    mdl_model_t *dropped = NULL;
+    mdl_tabular_body_t b;
+    const char *body = "{\"instances\": [[1.5, \"free text\"], [2, true], {\"age\": 3, \"note\": null}]}";
+
+    snprintf(dir, sizeof dir, "/tmp/modeld-test-tabular-drop-%ld", (long)getpid());
+    mkdir(dir, 0700);
+    snprintf(path, sizeof path, "%s/lr.json", dir);
+    f = fopen(path, "w");
+    fputs("{\"format\":\"modeld-lr\",\"format_version\":1,\"estimator\":\"LogisticRegression\","
+          "\"task\":\"binary\",\"classes\":[0,1],\"features\":[{\"name\":\"age\"},{\"name\":\"note\"}],"
+          "\"preprocess\":{\"type\":\"column_transformer\",\"remainder\":\"drop\","
+          "\"transformers\":[{\"columns\":[0],\"step\":{\"type\":\"passthrough\"}}]},"
+          "\"coef\":[[2]],\"intercept\":[0]}", f);
+    fclose(f);
+    CHECK_EQ_INT(mdl_model_load_dir(dir, NULL, &dropped, &err), 0);
+    unlink(path);
+    rmdir(dir);
+    if (!dropped)
+        return;
+    CHECK(!dropped->features[0].ignored);
+    CHECK(dropped->features[1].ignored);
+    CHECK_EQ_INT(mdl_tabular_body_parse(dropped, body, strlen(body), 10, &b, &err), 0);
+    CHECK_EQ_INT(b.n_rows, 3);
+    CHECK_NEAR(b.rows[4], 3, 0);
+    mdl_tabular_body_done(&b);
+    /* Still JSON: a broken string is an error, and so is a non-scalar. */
+    body = "{\"instances\": [[1.5, [1]]]}";
+    CHECK_EQ_INT(mdl_tabular_body_parse(dropped, body, strlen(body), 10, &b, &err), -EPROTO);
+    mdl_model_unref(dropped);
+}
+
 static void test_row_limit(void)
 {
     mdl_tabular_body_t b;
@@ -223,6 +260,7 @@ int main(void)
     RUN(test_columnar_and_output);
     RUN(test_numbers_exact);
     RUN(test_errors);
+    RUN(test_ignored_column);
     RUN(test_row_limit);
     RUN(test_shortest_doubles);
     RUN(test_doubles_random);
