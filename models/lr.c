@@ -1156,11 +1156,10 @@ int mdl_lr_load_mem(const char *data, size_t len, mdl_model_t *m, mdl_err_t *ret
         return r;
     }
     /* A column no term reads was dropped by the pipeline: callers may send anything. */
-    for (size_t j = 0; j < m->n_features; j++) {
+    for (size_t j = 0; j < m->n_features; j++)
         m->features[j].ignored = true;
-        for (size_t t = 0; t < lr->n_terms && m->features[j].ignored; t++)
-            m->features[j].ignored = lr->terms[t].col != j;
-    }
+    for (size_t t = 0; t < lr->n_terms; t++)
+        m->features[lr->terms[t].col].ignored = false;
     m->impl = lr;
     return 0;
 }
