@@ -30,7 +30,7 @@ void mdl_handle_readyz(mdl_server_t *srv, mdl_request_t *req)
         for (size_t i = 0; i < mdl_registry_count(srv->registry); i++) {
             const mdl_slot_t *slot = mdl_registry_at(srv->registry, i);
             cJSON *item;
-            if (slot->state == MDL_SLOT_READY && !srv->draining)
+            if (slot->removed || (slot->state == MDL_SLOT_READY && !srv->draining))
                 continue;
             item = cJSON_CreateObject();
             cJSON_AddStringToObject(item, "name", slot->name);

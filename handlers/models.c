@@ -35,7 +35,10 @@ void mdl_handle_models_list(mdl_server_t *srv, mdl_request_t *req)
 
     for (size_t i = 0; i < mdl_registry_count(srv->registry); i++) {
         const mdl_slot_t *slot = mdl_registry_at(srv->registry, i);
-        cJSON *item = cJSON_CreateObject();
+        cJSON *item;
+        if (slot->removed)
+            continue;
+        item = cJSON_CreateObject();
         cJSON_AddStringToObject(item, "name", slot->name);
         add_nullable_string(item, "kind", slot_kind(slot));
         add_version(item, slot->version);
@@ -86,20 +89,42 @@ static cJSON *describe_outputs(const mdl_model_t *m)
     return outputs;
 }
 
+static const char *version_state(const mdl_version_t *v)
+{
+    return v->model ? "ready" : v->loading || v->settling ? "loading" : "failed";
+}
+
+static cJSON *describe_versions(const mdl_slot_t *slot)
+{
+    cJSON *list = cJSON_CreateArray();
+
+    for (size_t i = 0; i < slot->n_versions; i++) {
+        const mdl_version_t *v = &slot->versions[i];
+        cJSON *item = cJSON_CreateObject();
+        cJSON_AddNumberToObject(item, "version", (double)v->number);
+        cJSON_AddStringToObject(item, "state", version_state(v));
+        add_nullable_string(item, "error", v->error);
+        cJSON_AddItemToArray(list, item);
+    }
+    return list;
+}
+
+/* Describes the serving version, or the one the path names. */
 void mdl_handle_model_get(mdl_server_t *srv, mdl_request_t *req)
 {
     const mdl_slot_t *slot = req->slot;
-    const mdl_model_t *m = slot->model;
+    const mdl_version_t *v = mdl_slot_version(slot, req->version);
+    const mdl_model_t *m = v ? v->model : NULL;
     cJSON *root = cJSON_CreateObject();
     (void)srv;
 
     cJSON_AddStringToObject(root, "name", slot->name);
-    add_nullable_string(root, "kind", slot_kind(slot));
-    add_version(root, slot->version);
-    cJSON_AddStringToObject(root, "state", mdl_slot_state_name(slot->state));
+    add_nullable_string(root, "kind", m ? m->kind->name : slot_kind(slot));
+    add_version(root, req->version);
+    cJSON_AddStringToObject(root, "state", v ? version_state(v) : mdl_slot_state_name(slot->state));
     if (m) {
         char when[40];
-        time_t secs = (time_t)slot->loaded_at;
+        time_t secs = (time_t)v->loaded_at;
         struct tm tm;
         cJSON *artifact;
 
@@ -118,6 +143,7 @@ void mdl_handle_model_get(mdl_server_t *srv, mdl_request_t *req)
         cJSON_AddStringToObject(artifact, "sha256", m->sha256);
         cJSON_AddNumberToObject(artifact, "bytes", (double)m->artifact_bytes);
     }
+    cJSON_AddItemToObject(root, "versions", describe_versions(slot));
     add_nullable_string(root, "last_error", slot->last_error);
     mdl_reply_json(req, 200, root);
 }

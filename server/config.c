@@ -35,6 +35,8 @@ static const struct option {
     Z(inline_max_values, 0, 1ULL << 32),
     Z(max_instances, 1, 1ULL << 32),
     Z(max_model_bytes, 1024, 1ULL << 40),
+    U(repository_poll_ms, 0, 86400000),
+    U(repository_settle_ms, 0, 600000),
     {"log_level", T_LEVEL, offsetof(mdl_config_t, log_level), 0, 0, 0},
     {"log_format", T_FORMAT, offsetof(mdl_config_t, log_format), 0, 0, 0},
 #undef U
@@ -60,6 +62,8 @@ void mdl_config_defaults(mdl_config_t *c)
     c->inline_max_values = 4096;
     c->max_instances = 100000;
     c->max_model_bytes = 1ULL << 30;
+    c->repository_poll_ms = 2000;
+    c->repository_settle_ms = 500;
     c->log_level = MDL_LOG_INFO;
     c->log_format = MDL_LOG_TEXT;
 }

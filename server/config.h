@@ -29,6 +29,8 @@ typedef struct mdl_config {
     size_t inline_max_values;   /* rows*features up to this run on the loop thread */
     size_t max_instances;       /* rows per predict request */
     size_t max_model_bytes;     /* artifact size limit */
+    unsigned repository_poll_ms;   /* rescan the repository this often; 0 = notifications only */
+    unsigned repository_settle_ms; /* changed files load once unchanged and this old (or READY) */
     mdl_log_level_t log_level;
     mdl_log_format_t log_format;
 } mdl_config_t;

@@ -291,23 +291,24 @@ static void check_request(conn_ctx_t *ctx, const char *url, const char *method)
             return;
         }
         req->slot = slot;
-        if (match.version >= 0 && match.version != slot->version) {
-            mdl_reply_error(req, 404, "version_not_found", "model '%s' has no version %ld loaded%s",
+        if (match.version >= 0 && !mdl_slot_version(slot, match.version)) {
+            mdl_reply_error(req, 404, "version_not_found", "model '%s' has no version %ld%s",
                             slot->name, match.version,
                             slot->version >= 0 ? "" : " (no version is loaded)");
             return;
         }
+        req->version = match.version >= 0 ? match.version : slot->version;
         if (match.route->flags & MDL_ROUTE_READY) {
-            req->model = mdl_registry_acquire(slot);
+            req->model = mdl_registry_acquire(slot, match.version);
             if (!req->model) {
-                if (slot->state == MDL_SLOT_LOADING)
+                const mdl_version_t *v = match.version >= 0 ? mdl_slot_version(slot, match.version) : NULL;
+                if (v ? v->loading || v->settling : slot->state == MDL_SLOT_LOADING)
                     mdl_reply_error(req, 503, "model_not_ready", "model '%s' is still loading", slot->name);
                 else
                     mdl_reply_error(req, 503, "model_not_ready", "model '%s' failed to load: %s",
-                                    slot->name, slot->last_error);
+                                    slot->name, v && v->error[0] ? v->error : slot->last_error);
                 return;
             }
-            req->version = slot->version;
         }
     }
     ctx->body_limit = match.route->max_body == SIZE_MAX ? srv->config.max_body_bytes

@@ -76,7 +76,9 @@ static void on_signal(uv_signal_t *h, int signum)
     daemon_state_t *d = h->data;
 
     if (signum == SIGHUP) {
-        mdl_log_event(MDL_LOG_INFO, "sighup", "msg", "received SIGHUP; reload is not implemented yet, ignoring", NULL);
+        mdl_log_event(MDL_LOG_INFO, "sighup", "msg", "rescanning the model repository", NULL);
+        if (!d->srv.draining)
+            mdl_registry_rescan(d->srv.registry);
         return;
     }
     if (d->srv.draining)
@@ -163,14 +165,21 @@ int main(int argc, char **argv)
 
     srv->loop = uv_default_loop();
     srv->metrics = mdl_metrics_new();
-    if (!srv->metrics || mdl_registry_new(srv->loop, srv->config.max_model_bytes, &srv->registry) < 0 ||
-        mdl_pool_new(srv->loop, srv->config.workers, srv->config.max_queue, &srv->pool) < 0) {
+    if (!srv->metrics || mdl_pool_new(srv->loop, srv->config.workers, srv->config.max_queue, &srv->pool) < 0) {
         mdl_log_event(MDL_LOG_ERROR, "startup_failed", "error", "out of memory", NULL);
         return 1;
     }
-    if (mdl_registry_scan(srv->registry, srv->config.model_repository, &err) < 0) {
-        mdl_log_event(MDL_LOG_ERROR, "startup_failed", "error", err.msg, NULL);
-        return 1;
+    {
+        mdl_registry_opts_t ro = {
+            .repository = srv->config.model_repository,
+            .max_model_bytes = srv->config.max_model_bytes,
+            .poll_ms = srv->config.repository_poll_ms,
+            .settle_ms = srv->config.repository_settle_ms,
+        };
+        if (mdl_registry_new(srv->loop, &ro, srv->metrics, &srv->registry, &err) < 0) {
+            mdl_log_event(MDL_LOG_ERROR, "startup_failed", "error", err.msg, NULL);
+            return 1;
+        }
     }
     if (mdl_http_start(srv, bound, sizeof bound, &err) < 0) {
         mdl_log_event(MDL_LOG_ERROR, "startup_failed", "error", err.msg, NULL);

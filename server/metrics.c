@@ -22,6 +22,8 @@ static const double latency_bounds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 
                                         0.025,  0.05,    0.1,    0.25,  0.5,    1,     2.5,
                                         5,      10,      30};
 static const double batch_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384, 65536};
+static const double load_bounds[] = {0.001, 0.005, 0.025, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300};
+#define N_LOAD (sizeof load_bounds / sizeof load_bounds[0])
 #define N_LATENCY (sizeof latency_bounds / sizeof latency_bounds[0])
 #define N_BATCH (sizeof batch_bounds / sizeof batch_bounds[0])
 
@@ -37,6 +39,8 @@ typedef struct request_series {
 typedef struct model_series {
     char *model;
     histogram_t infer, queue, batch;
+    uint64_t loads_ok, loads_error;
+    histogram_t load;
 } model_series_t;
 
 struct mdl_metrics {
@@ -168,6 +172,19 @@ void mdl_metrics_inference(mdl_metrics_t *m, const char *model, double infer_s, 
     observe(&s->batch, batch_bounds, N_BATCH, (double)rows);
 }
 
+void mdl_metrics_model_load(mdl_metrics_t *m, const char *model, int ok, double seconds)
+{
+    model_series_t *s = model_series(m, model);
+
+    if (!s)
+        return;
+    if (ok)
+        s->loads_ok++;
+    else
+        s->loads_error++;
+    observe(&s->load, load_bounds, N_LOAD, seconds);
+}
+
 void mdl_metrics_inflight(mdl_metrics_t *m, int delta)
 {
     m->inflight += delta;
@@ -221,10 +238,12 @@ static void render_model_histograms(const mdl_metrics_t *m, mdl_buf_t *out, mdl_
     mdl_buf_printf(out, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
     for (size_t i = 0; i < m->n_mod; i++) {
         const model_series_t *s = &m->mod[i];
-        const histogram_t *h = which == 0 ? &s->infer : which == 1 ? &s->queue : &s->batch;
+        const histogram_t *h = which == 0 ? &s->infer : which == 1 ? &s->queue : which == 2 ? &s->batch : &s->load;
         labels_for(lb, NULL, s->model);
         if (which == 2)
             render_histogram(out, name, lb->data, h, batch_bounds, N_BATCH);
+        else if (which == 3)
+            render_histogram(out, name, lb->data, h, load_bounds, N_LOAD);
         else
             render_histogram(out, name, lb->data, h, latency_bounds, N_LATENCY);
     }
@@ -307,6 +326,17 @@ void mdl_metrics_render(const mdl_metrics_t *m, mdl_buf_t *out)
     render_model_histograms(m, out, &lb, "modeld_queue_duration_seconds",
                             "Time a batch waited for a worker (0 when scored inline).", 1);
     render_model_histograms(m, out, &lb, "modeld_batch_size", "Rows per scored batch.", 2);
+    render_model_histograms(m, out, &lb, "modeld_model_load_duration_seconds",
+                            "Time to load and validate a model version.", 3);
+    mdl_buf_puts(out, "# HELP modeld_model_load_total Model version loads, by result.\n"
+                      "# TYPE modeld_model_load_total counter\n");
+    for (size_t i = 0; i < m->n_mod; i++) {
+        labels_for(&lb, NULL, m->mod[i].model);
+        mdl_buf_printf(out, "modeld_model_load_total{%s,result=\"ok\"} %llu\n", lb.data,
+                       (unsigned long long)m->mod[i].loads_ok);
+        mdl_buf_printf(out, "modeld_model_load_total{%s,result=\"error\"} %llu\n", lb.data,
+                       (unsigned long long)m->mod[i].loads_error);
+    }
     mdl_buf_printf(out, "# HELP modeld_inflight_requests Requests received and not yet completed.\n"
                         "# TYPE modeld_inflight_requests gauge\nmodeld_inflight_requests %ld\n",
                    m->inflight);

@@ -20,6 +20,8 @@ void mdl_metrics_request(mdl_metrics_t *m, const char *endpoint, const char *mod
 void mdl_metrics_inference(mdl_metrics_t *m, const char *model, double infer_s, double queue_s,
                            size_t rows);
 void mdl_metrics_inflight(mdl_metrics_t *m, int delta);
+/* One finished model load (ok or not) and how long it took. */
+void mdl_metrics_model_load(mdl_metrics_t *m, const char *model, int ok, double seconds);
 
 /* Appends every request/inference series and the process_* gauges. */
 void mdl_metrics_render(const mdl_metrics_t *m, mdl_buf_t *out);

@@ -10,15 +10,35 @@
 #include <uv.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "models/file.h"
 #include "router.h"
 
+#define DEBOUNCE_MS 100
+#define MAX_VERSIONS_SCANNED 4096
+
+/* A watched directory; inotify is not recursive, so the root, every model folder and
+ * every served version folder get one. */
+typedef struct watch {
+    uv_fs_event_t handle;
+    struct watch *next;
+    mdl_registry_t *reg;
+    bool keep;            /* still wanted after the current scan */
+    char path[1200];
+} watch_t;
+
 struct mdl_registry {
     uv_loop_t *loop;
-    size_t max_model_bytes;
-    mdl_slot_t **slots; /* stable pointers: requests hold them */
+    mdl_registry_opts_t opts;
+    char repository[1024];
+    struct mdl_metrics *metrics;
+    mdl_slot_t **slots;   /* stable pointers: requests hold them */
     size_t n_slots;
+    watch_t *watches;
+    uv_timer_t debounce;  /* one rescan shortly after a burst of events */
+    uv_timer_t poll;
     size_t loads_running;
+    unsigned open_handles;
     bool closing;
 };
 
@@ -26,13 +46,21 @@ typedef struct load_job {
     uv_work_t req;
     mdl_registry_t *reg;
     mdl_slot_t *slot;
-    char dir[1100];
     long version;
-    mdl_load_opts_t opts;
-    mdl_model_t *model; /* result */
+    uint64_t sig;
+    char dir[1200];
+    char kind[32];
+    mdl_model_t *model;   /* result */
     mdl_err_t err;
     double seconds;
 } load_job_t;
+
+static void schedule_rescan(mdl_registry_t *reg, unsigned delay_ms);
+
+const char *mdl_slot_state_name(mdl_slot_state_t s)
+{
+    return s == MDL_SLOT_READY ? "ready" : s == MDL_SLOT_LOADING ? "loading" : "failed";
+}
 
 /* dir + "/" + name into out; -ENAMETOOLONG instead of a silently cut path. */
 static int path_join(char *out, size_t size, const char *dir, const char *name)
@@ -41,21 +69,11 @@ static int path_join(char *out, size_t size, const char *dir, const char *name)
     return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
 }
 
-const char *mdl_slot_state_name(mdl_slot_state_t s)
+static double unix_now(void)
 {
-    return s == MDL_SLOT_READY ? "ready" : s == MDL_SLOT_LOADING ? "loading" : "failed";
-}
-
-int mdl_registry_new(uv_loop_t *loop, size_t max_model_bytes, mdl_registry_t **ret)
-{
-    mdl_registry_t *reg = calloc(1, sizeof *reg);
-
-    if (!reg)
-        return -ENOMEM;
-    reg->loop = loop;
-    reg->max_model_bytes = max_model_bytes;
-    *ret = reg;
-    return 0;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    return (double)now.tv_sec + now.tv_nsec / 1e9;
 }
 
 static bool valid_name(const char *s)
@@ -67,36 +85,127 @@ static bool valid_name(const char *s)
     return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
 }
 
-/* Highest integer-named subfolder of dir, or -1. */
-static long highest_version(const char *dir)
+/* ---- what is on disk ---- */
+
+static uint64_t mix(uint64_t h, uint64_t v)
+{
+    h ^= v + 0x9E3779B97F4A7C15ULL + (h << 6) + (h >> 2);
+    return h * 0xFF51AFD7ED558CCDULL;
+}
+
+/* A fingerprint of the files in a version folder (names, sizes, mtimes, inodes; symlinks
+ * followed, so an atomic symlink swap changes it) and whether a READY marker is there. */
+static uint64_t folder_signature(const char *dir, double *ret_newest_mtime, bool *ret_ready)
 {
     DIR *d = opendir(dir);
     struct dirent *e;
-    long best = -1;
+    uint64_t sig = 0x5EED;
 
+    *ret_newest_mtime = 0;
+    *ret_ready = false;
     if (!d)
-        return -1;
+        return 0;
     while ((e = readdir(d))) {
-        size_t n = strlen(e->d_name);
-        char path[1200];
+        char path[1400];
         struct stat st;
-        if (n == 0 || n > 18 || strspn(e->d_name, "0123456789") != n)
+        double mtime;
+        uint64_t name_hash = 1469598103934665603ULL;
+        if (e->d_name[0] == '.' || path_join(path, sizeof path, dir, e->d_name) < 0 ||
+            stat(path, &st) != 0 || !S_ISREG(st.st_mode))
             continue;
-        if (path_join(path, sizeof path, dir, e->d_name) == 0 && stat(path, &st) == 0 && S_ISDIR(st.st_mode) && strtol(e->d_name, NULL, 10) > best)
-            best = strtol(e->d_name, NULL, 10);
+        if (strcmp(e->d_name, "READY") == 0)
+            *ret_ready = true;
+        for (const char *p = e->d_name; *p; p++)
+            name_hash = (name_hash ^ (unsigned char)*p) * 1099511628211ULL;
+        /* Order-independent: readdir order is not stable. */
+        sig += mix(mix(mix(mix(name_hash, (uint64_t)st.st_size), (uint64_t)st.st_mtim.tv_sec),
+                       (uint64_t)st.st_mtim.tv_nsec), (uint64_t)st.st_ino);
+        mtime = (double)st.st_mtim.tv_sec + st.st_mtim.tv_nsec / 1e9;
+        if (mtime > *ret_newest_mtime)
+            *ret_newest_mtime = mtime;
     }
     closedir(d);
-    return best;
+    return sig;
 }
 
-/* Reads <model>/config.json if present into the slot. */
+static int cmp_long_desc(const void *a, const void *b)
+{
+    long x = *(const long *)a, y = *(const long *)b;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* Integer-named subfolders of dir, highest first; returns the count (<= cap). */
+static size_t list_versions(const char *dir, long *out, size_t cap)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    size_t n = 0;
+
+    if (!d)
+        return 0;
+    while ((e = readdir(d)) && n < cap) {
+        size_t len = strlen(e->d_name);
+        char path[1400];
+        struct stat st;
+        if (len == 0 || len > 18 || strspn(e->d_name, "0123456789") != len)
+            continue;
+        if (path_join(path, sizeof path, dir, e->d_name) == 0 && stat(path, &st) == 0 &&
+            S_ISDIR(st.st_mode))
+            out[n++] = strtol(e->d_name, NULL, 10);
+    }
+    closedir(d);
+    qsort(out, n, sizeof *out, cmp_long_desc);
+    return n;
+}
+
+/* version_policy: "latest" | {"latest": N} | {"specific": [v, ...]}. */
+static int parse_policy(mdl_slot_t *slot, const cJSON *v, const char *path, mdl_err_t *reterr)
+{
+    const cJSON *n = cJSON_IsObject(v) ? cJSON_GetObjectItem(v, "latest") : NULL;
+    const cJSON *list = cJSON_IsObject(v) ? cJSON_GetObjectItem(v, "specific") : NULL;
+
+    free(slot->specific);
+    slot->specific = NULL;
+    slot->n_specific = 0;
+    slot->policy = MDL_POLICY_LATEST;
+    slot->latest_n = 1;
+    if (cJSON_IsString(v) && strcmp(v->valuestring, "latest") == 0)
+        return 0;
+    if (n && cJSON_GetArraySize(v) == 1 && cJSON_IsNumber(n) && n->valuedouble >= 1 &&
+        n->valuedouble <= 64 && n->valuedouble == (double)(int)n->valuedouble) {
+        slot->latest_n = (unsigned)n->valuedouble;
+        return 0;
+    }
+    if (list && cJSON_GetArraySize(v) == 1 && cJSON_IsArray(list) && cJSON_GetArraySize(list) > 0 &&
+        cJSON_GetArraySize(list) <= 64) {
+        const cJSON *item;
+        slot->specific = calloc((size_t)cJSON_GetArraySize(list), sizeof *slot->specific);
+        if (!slot->specific)
+            return mdl_err_set(reterr, -ENOMEM, "out of memory");
+        cJSON_ArrayForEach(item, list) {
+            if (!cJSON_IsNumber(item) || item->valuedouble < 0 || item->valuedouble > 1e15 ||
+                item->valuedouble != (double)(long)item->valuedouble)
+                return mdl_err_set(reterr, -EINVAL, "%s: version_policy.specific: versions are non-negative integers", path);
+            slot->specific[slot->n_specific++] = (long)item->valuedouble;
+        }
+        slot->policy = MDL_POLICY_SPECIFIC;
+        return 0;
+    }
+    return mdl_err_set(reterr, -EINVAL,
+                       "%s: version_policy: expected \"latest\", {\"latest\": N} (1..64) or {\"specific\": [versions]}",
+                       path);
+}
+
+/* Reads <model>/config.json if present: kind and version_policy. */
 static int read_model_config(mdl_slot_t *slot, const char *dir, mdl_err_t *reterr)
 {
-    char path[1200], *data;
+    char path[1400], *data;
     size_t len;
     cJSON *root, *item;
     int r;
 
+    slot->kind[0] = '\0';
+    r = parse_policy(slot, NULL, NULL, reterr); /* defaults */
     if (path_join(path, sizeof path, dir, "config.json") < 0)
         return mdl_err_set(reterr, -ENAMETOOLONG, "%s: path too long", dir);
     r = mdl_file_read(path, 1 << 20, &data, &len, NULL, reterr);
@@ -112,36 +221,129 @@ static int read_model_config(mdl_slot_t *slot, const char *dir, mdl_err_t *reter
     }
     cJSON_ArrayForEach(item, root) {
         if (strcmp(item->string, "kind") == 0 && cJSON_IsString(item) &&
-            strlen(item->valuestring) < sizeof slot->kind) {
+            strlen(item->valuestring) < sizeof slot->kind)
             snprintf(slot->kind, sizeof slot->kind, "%s", item->valuestring);
-        } else {
+        else if (strcmp(item->string, "version_policy") == 0)
+            r = parse_policy(slot, item, path, reterr);
+        else
             r = mdl_err_set(reterr, -EINVAL, "%s: %s key '%s'", path,
-                            strcmp(item->string, "kind") == 0 ? "bad value for" : "unknown",
-                            item->string);
+                            strcmp(item->string, "kind") == 0 ? "bad value for" : "unknown", item->string);
+        if (r < 0)
             break;
-        }
     }
     cJSON_Delete(root);
     return r;
 }
 
+static bool policy_selects(const mdl_slot_t *slot, long version, size_t rank)
+{
+    if (slot->policy == MDL_POLICY_LATEST)
+        return rank < slot->latest_n;
+    for (size_t i = 0; i < slot->n_specific; i++)
+        if (slot->specific[i] == version)
+            return true;
+    return false;
+}
+
+/* 1: present and selected by the policy; 0: present, not selected; -1: folder gone. */
+static int selection(const mdl_slot_t *slot, long number, const long *present, size_t n_present)
+{
+    for (size_t j = 0; j < n_present; j++)
+        if (present[j] == number)
+            return policy_selects(slot, number, j) ? 1 : 0;
+    return -1;
+}
+
+/* ---- the serving view ---- */
+
+static mdl_version_t *find_version(const mdl_slot_t *slot, long number)
+{
+    for (size_t i = 0; i < slot->n_versions; i++)
+        if (slot->versions[i].number == number)
+            return &slot->versions[i];
+    return NULL;
+}
+
+const mdl_version_t *mdl_slot_version(const mdl_slot_t *slot, long number)
+{
+    return find_version(slot, number);
+}
+
+/* Recomputes what requests without a version get, and the slot's state. */
+static void update_view(mdl_slot_t *slot)
+{
+    const mdl_version_t *best = NULL;
+    bool loading = false;
+
+    for (size_t i = 0; i < slot->n_versions; i++) {
+        const mdl_version_t *v = &slot->versions[i];
+        loading |= v->loading || v->settling;
+        if (v->model && (!best || v->number > best->number))
+            best = v;
+    }
+    slot->model = best ? best->model : NULL;
+    slot->version = best ? best->number : -1;
+    slot->loaded_at = best ? best->loaded_at : 0;
+    slot->state = best ? MDL_SLOT_READY : loading ? MDL_SLOT_LOADING : MDL_SLOT_FAILED;
+}
+
+static void set_error(mdl_slot_t *slot, const char *msg)
+{
+    snprintf(slot->last_error, sizeof slot->last_error, "%s", msg);
+}
+
+static void remove_version(mdl_slot_t *slot, size_t i)
+{
+    char version[24];
+
+    snprintf(version, sizeof version, "%ld", slot->versions[i].number);
+    if (slot->versions[i].model)
+        mdl_log_event(MDL_LOG_INFO, "model_unloaded", "model", slot->name, "version", version, NULL);
+    mdl_model_unref(slot->versions[i].model); /* requests holding it keep it alive */
+    slot->versions[i] = slot->versions[--slot->n_versions];
+}
+
+static mdl_version_t *add_version(mdl_slot_t *slot, long number)
+{
+    mdl_version_t *nv = realloc(slot->versions, (slot->n_versions + 1) * sizeof *nv);
+
+    if (!nv)
+        return NULL;
+    slot->versions = nv;
+    nv = &slot->versions[slot->n_versions++];
+    memset(nv, 0, sizeof *nv);
+    nv->number = number;
+    return nv;
+}
+
+/* ---- loading ---- */
+
 static void on_load_work(uv_work_t *req)
 {
     load_job_t *job = req->data;
+    mdl_load_opts_t opts = {.kind = job->kind[0] ? job->kind : NULL,
+                            .max_artifact_bytes = job->reg->opts.max_model_bytes};
     double t0 = uv_hrtime() / 1e9;
 
-    job->opts.kind = job->slot->kind[0] ? job->slot->kind : NULL;
-    job->opts.max_artifact_bytes = job->reg->max_model_bytes;
-    mdl_model_load_dir(job->dir, &job->opts, &job->model, &job->err);
+    mdl_model_load_dir(job->dir, &opts, &job->model, &job->err);
     job->seconds = uv_hrtime() / 1e9 - t0;
 }
 
-static void registry_destroy(mdl_registry_t *reg)
+static void slot_free(mdl_slot_t *slot)
 {
-    for (size_t i = 0; i < reg->n_slots; i++) {
-        mdl_model_unref(reg->slots[i]->model);
-        free(reg->slots[i]);
-    }
+    for (size_t i = 0; i < slot->n_versions; i++)
+        mdl_model_unref(slot->versions[i].model);
+    free(slot->versions);
+    free(slot->specific);
+    free(slot);
+}
+
+static void maybe_destroy(mdl_registry_t *reg)
+{
+    if (!reg->closing || reg->loads_running || reg->open_handles)
+        return;
+    for (size_t i = 0; i < reg->n_slots; i++)
+        slot_free(reg->slots[i]);
     free(reg->slots);
     free(reg);
 }
@@ -151,38 +353,164 @@ static void on_load_done(uv_work_t *req, int status)
     load_job_t *job = req->data;
     mdl_registry_t *reg = job->reg;
     mdl_slot_t *slot = job->slot;
+    mdl_version_t *v;
     char version[24], ms[32];
+    bool ok = status == 0 && job->model;
 
     reg->loads_running--;
-    if (reg->closing) {
-        mdl_model_unref(job->model);
-        free(job);
-        if (reg->loads_running == 0)
-            registry_destroy(reg);
-        return;
-    }
+    v = reg->closing || slot->removed ? NULL : find_version(slot, job->version);
     snprintf(version, sizeof version, "%ld", job->version);
     snprintf(ms, sizeof ms, "%.1f", job->seconds * 1000);
-    if (status == 0 && job->model) {
-        struct timespec now;
-        clock_gettime(CLOCK_REALTIME, &now);
-        mdl_model_unref(slot->model);
-        slot->model = job->model;
-        slot->version = job->version;
-        slot->state = MDL_SLOT_READY;
-        slot->loaded_at = (double)now.tv_sec + now.tv_nsec / 1e9;
-        slot->last_error[0] = '\0';
+    if (!reg->closing && reg->metrics)
+        mdl_metrics_model_load(reg->metrics, slot->name, ok, job->seconds);
+    if (!v) { /* shutting down, or the version went away meanwhile */
+        mdl_model_unref(job->model);
+        free(job);
+        maybe_destroy(reg);
+        return;
+    }
+    v->loading = false;
+    if (ok) {
+        mdl_model_unref(v->model); /* in-flight requests keep the old one alive */
+        v->model = job->model;
+        v->sig = job->sig;
+        v->loaded_at = unix_now();
+        v->error[0] = '\0';
         mdl_log_event(MDL_LOG_INFO, "model_loaded", "model", slot->name, "version", version, "kind",
                       job->model->kind->name, "load_ms", ms, NULL);
     } else {
-        snprintf(slot->last_error, sizeof slot->last_error, "%s",
-                 status ? uv_strerror(status) : job->err.msg);
-        if (!slot->model)
-            slot->state = MDL_SLOT_FAILED;
+        snprintf(v->error, sizeof v->error, "%s", status ? uv_strerror(status) : job->err.msg);
+        v->failed_sig = job->sig;
+        set_error(slot, v->error);
+    }
+    update_view(slot);
+    if (!ok) {
+        char serving[24] = "none";
+        if (slot->version >= 0)
+            snprintf(serving, sizeof serving, "%ld", slot->version);
         mdl_log_event(MDL_LOG_ERROR, "model_load_failed", "model", slot->name, "version", version,
-                      "error", slot->last_error, NULL);
+                      "error", v->error, "serving_version", serving, NULL);
     }
     free(job);
+    schedule_rescan(reg, 0); /* the files may have changed again while loading */
+}
+
+static void start_load(mdl_registry_t *reg, mdl_slot_t *slot, mdl_version_t *v, const char *dir,
+                       uint64_t sig)
+{
+    load_job_t *job = calloc(1, sizeof *job);
+    int r;
+
+    if (!job) {
+        set_error(slot, "out of memory");
+        return;
+    }
+    job->reg = reg;
+    job->slot = slot;
+    job->version = v->number;
+    job->sig = sig;
+    snprintf(job->dir, sizeof job->dir, "%s", dir);
+    snprintf(job->kind, sizeof job->kind, "%s", slot->kind);
+    job->req.data = job;
+    r = uv_queue_work(reg->loop, &job->req, on_load_work, on_load_done);
+    if (r < 0) {
+        free(job);
+        set_error(slot, uv_strerror(r));
+        return;
+    }
+    v->loading = true;
+    reg->loads_running++;
+}
+
+/* ---- scanning ---- */
+
+static void watch_dir(mdl_registry_t *reg, const char *path);
+
+static void on_watch_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+/* Brings one model's versions in line with its folder. initial: the first scan at
+ * startup, when files are taken as complete. Returns true if something is still settling. */
+static bool scan_model(mdl_registry_t *reg, mdl_slot_t *slot, const char *dir, bool initial)
+{
+    long present[MAX_VERSIONS_SCANNED];
+    size_t n_present, rank = 0;
+    mdl_err_t err = {0};
+    bool settling = false, selected_serving = false;
+    double now = unix_now();
+
+    watch_dir(reg, dir);
+    if (read_model_config(slot, dir, &err) < 0) {
+        /* Keep serving what is loaded; nothing new loads until the config is fixed. */
+        if (strcmp(slot->last_error, err.msg) != 0)
+            mdl_log_event(MDL_LOG_ERROR, "model_config_invalid", "model", slot->name, "error", err.msg, NULL);
+        set_error(slot, err.msg);
+        update_view(slot);
+        return false;
+    }
+    n_present = list_versions(dir, present, MAX_VERSIONS_SCANNED);
+    /* Versions whose folder is gone go now. Versions the policy no longer selects keep
+     * serving until a selected one does: a newer version that is still settling, loading
+     * or broken must not leave the model with nothing to serve. */
+    for (size_t i = 0; i < slot->n_versions; i++) {
+        const mdl_version_t *v = &slot->versions[i];
+        selected_serving |= v->model && selection(slot, v->number, present, n_present) > 0;
+    }
+    for (size_t i = 0; i < slot->n_versions;) {
+        int sel = selection(slot, slot->versions[i].number, present, n_present);
+        if (slot->versions[i].loading || sel > 0 || (sel == 0 && !selected_serving))
+            i++;
+        else
+            remove_version(slot, i);
+    }
+    for (size_t j = 0; j < n_present; j++, rank++) {
+        char vdir[1200], name[24];
+        mdl_version_t *v;
+        double newest;
+        bool ready_marker;
+        uint64_t sig;
+
+        if (!policy_selects(slot, present[j], rank))
+            continue;
+        snprintf(name, sizeof name, "%ld", present[j]);
+        if (path_join(vdir, sizeof vdir, dir, name) < 0)
+            continue;
+        watch_dir(reg, vdir);
+        sig = folder_signature(vdir, &newest, &ready_marker);
+        v = find_version(slot, present[j]);
+        if (!v && !(v = add_version(slot, present[j]))) {
+            set_error(slot, "out of memory");
+            continue;
+        }
+        if (v->loading || (v->model && v->sig == sig) || sig == v->failed_sig)
+            continue;
+        /* Changed files load once they are complete: marked READY, or unchanged since the
+         * previous scan and settle_ms old. */
+        if (!initial && !ready_marker &&
+            (sig != v->seen_sig || newest > now - reg->opts.settle_ms / 1000.0)) {
+            v->seen_sig = sig;
+            v->settling = settling = true;
+            continue;
+        }
+        v->settling = false;
+        start_load(reg, slot, v, vdir, sig);
+    }
+    if (n_present == 0 && slot->n_versions == 0)
+        set_error(slot, "no version folder (expected <model>/<integer version>/<artifact>)");
+    else if (slot->n_versions == 0)
+        set_error(slot, "the version policy selects none of the version folders");
+    update_view(slot);
+    return settling;
+}
+
+static mdl_slot_t *find_any(const mdl_registry_t *reg, const char *name)
+{
+    for (size_t i = 0; i < reg->n_slots; i++)
+        if (strcmp(reg->slots[i]->name, name) == 0)
+            return reg->slots[i];
+    return NULL;
 }
 
 static mdl_slot_t *add_slot(mdl_registry_t *reg, const char *name)
@@ -199,115 +527,163 @@ static mdl_slot_t *add_slot(mdl_registry_t *reg, const char *name)
     snprintf(slot->name, sizeof slot->name, "%s", name);
     slot->version = -1;
     slot->state = MDL_SLOT_LOADING;
+    slot->latest_n = 1;
     reg->slots[reg->n_slots++] = slot;
     return slot;
 }
 
-static void fail_slot(mdl_slot_t *slot, const char *msg)
+static void scan(mdl_registry_t *reg, bool initial)
 {
-    slot->state = MDL_SLOT_FAILED;
-    snprintf(slot->last_error, sizeof slot->last_error, "%s", msg);
-    mdl_log_event(MDL_LOG_ERROR, "model_load_failed", "model", slot->name, "error", msg, NULL);
-}
-
-static void start_load(mdl_registry_t *reg, mdl_slot_t *slot, const char *model_dir)
-{
-    mdl_err_t err = {0};
-    load_job_t *job;
-    long version;
-    char version_name[24];
-    int r;
-
-    if (read_model_config(slot, model_dir, &err) < 0) {
-        fail_slot(slot, err.msg);
-        return;
-    }
-    version = highest_version(model_dir);
-    if (version < 0) {
-        fail_slot(slot, "no version folder (expected <model>/1/<artifact>)");
-        return;
-    }
-    job = calloc(1, sizeof *job);
-    if (!job) {
-        fail_slot(slot, "out of memory");
-        return;
-    }
-    job->reg = reg;
-    job->slot = slot;
-    job->version = version;
-    snprintf(version_name, sizeof version_name, "%ld", version);
-    if (path_join(job->dir, sizeof job->dir, model_dir, version_name) < 0) {
-        free(job);
-        fail_slot(slot, "path too long");
-        return;
-    }
-    job->req.data = job;
-    r = uv_queue_work(reg->loop, &job->req, on_load_work, on_load_done);
-    if (r < 0) {
-        free(job);
-        fail_slot(slot, uv_strerror(r));
-        return;
-    }
-    reg->loads_running++;
-}
-
-static int cmp_names(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-int mdl_registry_scan(mdl_registry_t *reg, const char *repo_dir, mdl_err_t *reterr)
-{
-    DIR *d = opendir(repo_dir);
+    DIR *d;
     struct dirent *e;
-    char **names = NULL;
-    size_t n = 0;
-    int r = 0;
+    bool settling = false;
 
-    if (!d)
-        return mdl_err_set(reterr, -errno, "model repository %s: %s", repo_dir, strerror(errno));
-    while ((e = readdir(d))) {
+    for (watch_t *w = reg->watches; w; w = w->next)
+        w->keep = false;
+    for (size_t i = 0; i < reg->n_slots; i++)
+        reg->slots[i]->_seen = false;
+    watch_dir(reg, reg->repository);
+    d = opendir(reg->repository);
+    while (d && (e = readdir(d))) {
         char path[1200];
         struct stat st;
-        char **nn;
-        if (e->d_name[0] == '.' || path_join(path, sizeof path, repo_dir, e->d_name) < 0 || stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+        mdl_slot_t *slot;
+        if (e->d_name[0] == '.' || path_join(path, sizeof path, reg->repository, e->d_name) < 0 ||
+            stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
             continue;
-        nn = realloc(names, (n + 1) * sizeof *nn);
-        if (!nn || !(nn[n] = strdup(e->d_name))) {
-            names = nn ? nn : names;
-            r = mdl_err_set(reterr, -ENOMEM, "out of memory");
-            break;
+        if (!valid_name(e->d_name)) {
+            if (initial)
+                mdl_log_event(MDL_LOG_WARN, "model_skipped", "folder", e->d_name, "reason",
+                              "name must be 1..64 of [A-Za-z0-9._-]", NULL);
+            continue;
         }
-        names = nn;
-        n++;
+        slot = find_any(reg, e->d_name);
+        if (!slot && !(slot = add_slot(reg, e->d_name)))
+            continue;
+        if (slot->removed)
+            mdl_log_event(MDL_LOG_INFO, "model_added", "model", slot->name, NULL);
+        slot->removed = false;
+        slot->_seen = true;
+        settling |= scan_model(reg, slot, path, initial);
     }
-    closedir(d);
-    if (r == 0)
-        qsort(names, n, sizeof *names, cmp_names); /* stable listing order */
-    for (size_t i = 0; r == 0 && i < n; i++) {
-        char path[1200];
-        if (!valid_name(names[i])) {
-            mdl_log_event(MDL_LOG_WARN, "model_skipped", "folder", names[i], "reason",
-                          "name must be 1..64 of [A-Za-z0-9._-]", NULL);
+    if (d)
+        closedir(d);
+    for (size_t i = 0; i < reg->n_slots; i++) {
+        mdl_slot_t *slot = reg->slots[i];
+        if (slot->_seen || slot->removed)
             continue;
-        }
-        if (mdl_registry_find(reg, names[i]))
-            continue;
-        mdl_slot_t *slot = add_slot(reg, names[i]);
-        if (!slot) {
-            r = mdl_err_set(reterr, -ENOMEM, "out of memory");
-            break;
-        }
-        if (path_join(path, sizeof path, repo_dir, names[i]) < 0) {
-            fail_slot(slot, "path too long");
-            continue;
-        }
-        start_load(reg, slot, path);
+        /* The folder is gone: hide the slot and let go of its models (requests holding
+         * one finish on it). The slot itself stays: requests may point at it. */
+        mdl_log_event(MDL_LOG_INFO, "model_removed", "model", slot->name, NULL);
+        for (size_t j = slot->n_versions; j-- > 0;)
+            if (!slot->versions[j].loading)
+                remove_version(slot, j);
+        slot->removed = true;
+        update_view(slot);
     }
-    for (size_t i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
-    return r;
+    /* Close the watches on folders that are gone. */
+    for (watch_t **p = &reg->watches; *p;) {
+        watch_t *w = *p;
+        if (w->keep) {
+            p = &w->next;
+            continue;
+        }
+        *p = w->next;
+        uv_close((uv_handle_t *)&w->handle, on_watch_closed);
+    }
+    if (settling)
+        schedule_rescan(reg, reg->opts.settle_ms);
+}
+
+static void on_debounce(uv_timer_t *t)
+{
+    scan(t->data, false);
+}
+
+static void schedule_rescan(mdl_registry_t *reg, unsigned delay_ms)
+{
+    if (reg->closing)
+        return;
+    /* A pending rescan that comes sooner stands. */
+    if (uv_is_active((uv_handle_t *)&reg->debounce) &&
+        uv_timer_get_due_in(&reg->debounce) <= delay_ms + DEBOUNCE_MS)
+        return;
+    uv_timer_start(&reg->debounce, on_debounce, delay_ms + DEBOUNCE_MS, 0);
+}
+
+static void on_fs_event(uv_fs_event_t *h, const char *filename, int events, int status)
+{
+    watch_t *w = h->data;
+    (void)filename, (void)events, (void)status;
+    schedule_rescan(w->reg, 0);
+}
+
+static void watch_dir(mdl_registry_t *reg, const char *path)
+{
+    watch_t *w;
+
+    for (w = reg->watches; w; w = w->next)
+        if (strcmp(w->path, path) == 0) {
+            w->keep = true;
+            return;
+        }
+    w = calloc(1, sizeof *w);
+    if (!w)
+        return; /* the polling timer still sees changes */
+    snprintf(w->path, sizeof w->path, "%s", path);
+    w->reg = reg;
+    w->keep = true;
+    w->handle.data = w;
+    uv_fs_event_init(reg->loop, &w->handle);
+    if (uv_fs_event_start(&w->handle, on_fs_event, w->path, 0) < 0) {
+        uv_close((uv_handle_t *)&w->handle, on_watch_closed);
+        return;
+    }
+    w->next = reg->watches;
+    reg->watches = w;
+}
+
+static void on_poll(uv_timer_t *t)
+{
+    scan(t->data, false);
+}
+
+/* ---- public ---- */
+
+int mdl_registry_new(uv_loop_t *loop, const mdl_registry_opts_t *opts, struct mdl_metrics *metrics,
+                     mdl_registry_t **ret, mdl_err_t *reterr)
+{
+    mdl_registry_t *reg = calloc(1, sizeof *reg);
+    struct stat st;
+
+    if (!reg)
+        return mdl_err_set(reterr, -ENOMEM, "out of memory");
+    if (stat(opts->repository, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        int r = mdl_err_set(reterr, -ENOENT, "model repository %s: %s", opts->repository,
+                            errno ? strerror(errno) : "not a directory");
+        free(reg);
+        return r;
+    }
+    reg->loop = loop;
+    reg->opts = *opts;
+    snprintf(reg->repository, sizeof reg->repository, "%s", opts->repository);
+    reg->opts.repository = reg->repository;
+    reg->metrics = metrics;
+    uv_timer_init(loop, &reg->debounce);
+    reg->debounce.data = reg;
+    uv_timer_init(loop, &reg->poll);
+    reg->poll.data = reg;
+    reg->open_handles = 2;
+    if (opts->poll_ms)
+        uv_timer_start(&reg->poll, on_poll, opts->poll_ms, opts->poll_ms);
+    scan(reg, true);
+    *ret = reg;
+    return 0;
+}
+
+void mdl_registry_rescan(mdl_registry_t *reg)
+{
+    scan(reg, false);
 }
 
 size_t mdl_registry_count(const mdl_registry_t *reg)
@@ -322,23 +698,33 @@ mdl_slot_t *mdl_registry_at(const mdl_registry_t *reg, size_t i)
 
 mdl_slot_t *mdl_registry_find(const mdl_registry_t *reg, const char *name)
 {
-    for (size_t i = 0; i < reg->n_slots; i++)
-        if (strcmp(reg->slots[i]->name, name) == 0)
-            return reg->slots[i];
-    return NULL;
+    mdl_slot_t *slot = find_any(reg, name);
+    return slot && !slot->removed ? slot : NULL;
 }
 
-mdl_model_t *mdl_registry_acquire(mdl_slot_t *slot)
+mdl_model_t *mdl_registry_acquire(const mdl_slot_t *slot, long version)
 {
-    return mdl_model_ref(slot->model);
+    const mdl_version_t *v;
+
+    if (version < 0)
+        return mdl_model_ref(slot->model);
+    v = find_version(slot, version);
+    return v ? mdl_model_ref(v->model) : NULL;
 }
 
 bool mdl_registry_all_ready(const mdl_registry_t *reg)
 {
     for (size_t i = 0; i < reg->n_slots; i++)
-        if (reg->slots[i]->state != MDL_SLOT_READY)
+        if (!reg->slots[i]->removed && reg->slots[i]->state != MDL_SLOT_READY)
             return false;
     return true;
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    mdl_registry_t *reg = h->data;
+    reg->open_handles--;
+    maybe_destroy(reg);
 }
 
 void mdl_registry_free(mdl_registry_t *reg)
@@ -346,6 +732,11 @@ void mdl_registry_free(mdl_registry_t *reg)
     if (!reg)
         return;
     reg->closing = true;
-    if (reg->loads_running == 0)
-        registry_destroy(reg);
+    while (reg->watches) {
+        watch_t *w = reg->watches;
+        reg->watches = w->next;
+        uv_close((uv_handle_t *)&w->handle, on_watch_closed);
+    }
+    uv_close((uv_handle_t *)&reg->debounce, on_handle_closed);
+    uv_close((uv_handle_t *)&reg->poll, on_handle_closed);
 }
