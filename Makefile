@@ -55,6 +55,11 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libmodeld.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libmodeld.a $(LDLIBS)
 
+# Runs models/eval on rows from a file for tests/eval (metrics vs scikit-learn).
+$(BUILD)/tests/eval_driver: tests/eval/eval_driver.c $(BUILD)/libmodeld.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libmodeld.a $(LDLIBS)
+
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
@@ -93,8 +98,8 @@ fuzz:
 	  build/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -timeout=10 build/fuzz/corpus-$$n \
 	    tests/fuzz/corpus/$${n#fuzz_} || exit 1; done
 
-test-e2e: $(BUILD)/modeld
-	MODELD_BIN=$(BUILD)/modeld $(PYTHON) -m pytest -q tests/e2e
+test-e2e: $(BUILD)/modeld $(BUILD)/tests/eval_driver
+	MODELD_BIN=$(BUILD)/modeld EVAL_DRIVER=$(BUILD)/tests/eval_driver $(PYTHON) -m pytest -q tests/e2e tests/eval
 
 asan: deps
 	$(MAKE) MODE=asan test-unit test-e2e

@@ -144,8 +144,10 @@ int main(int argc, char **argv)
         mdl_metric_t *per = malloc(n_classes * sizeof *per);
         if (!per)
             return 2;
-        if ((rc = mdl_eval_multiclass(&in, n_classes, &m, per, &err)) < 0)
+        if ((rc = mdl_eval_multiclass(&in, n_classes, &m, per, &err)) < 0) {
+            free(per);
             goto fail;
+        }
         printf("{\"n_rows\": %zu, \"n_classes\": %zu", m.n_rows, m.n_classes);
         put_metric("auc_macro", m.auc_macro);
         put_metric("auc_weighted", m.auc_weighted);
@@ -171,5 +173,9 @@ fail:
     put_str(err.msg);
     printf("}\n");
     fprintf(stderr, "%s\n", err.msg);
+    free(scores);
+    free(labels);
+    free(weights);
+    free(groups);
     return 1;
 }
