@@ -533,63 +533,78 @@ static inline bool in_bitset(const uint32_t *bits, uint32_t words, uint32_t c)
     return (c >> 5) < words && ((bits[c >> 5] >> (c & 31)) & 1u);
 }
 
-/* Index of the leaf row reaches in the tree rooted at `root` (XGBoost rules). */
-static inline uint32_t walk_xgb(const mdl_forest_t *f, uint32_t root, const double *row)
+/* One step down from split n for row (the child index). XGBoost rules. */
+static inline __attribute__((always_inline)) uint32_t step_xgb(const mdl_forest_t *f,
+                                                               const fnode_t *n,
+                                                               const double *row)
 {
-    const fnode_t *nodes = f->nodes, *n = nodes + root;
+    double x = row[n->meta >> FN_FEATURE_SHIFT];
+    unsigned right;
 
-    while (!(n->meta & FN_LEAF)) {
-        double x = row[n->meta >> FN_FEATURE_SHIFT];
-        unsigned right;
+    if (__builtin_expect(n->meta & FN_CAT, 0)) {
         if (isnan(x)) {
             right = !(n->meta & FN_DEFAULT_LEFT);
-        } else if (n->meta & FN_CAT) {
+        } else {
             float v = (float)x;
             /* negative, +inf or past the bitset: not in the set */
             right = !(v >= 0.0f && v < (float)n->u.cat.words * 32.0f &&
                       in_bitset(f->cat_bits + n->u.cat.off, n->u.cat.words, (uint32_t)v));
-        } else {
-            right = !((double)(float)x < n->u.thr);
         }
-        n = nodes + n->next + right;
+    } else if (isnan(x)) {
+        right = !(n->meta & FN_DEFAULT_LEFT);
+    } else {
+        right = !((double)(float)x < n->u.thr);
     }
-    return (uint32_t)(n - nodes);
+    return n->next + right;
 }
 
 /* LightGBM's kZeroThreshold (a float constant compared as double). */
 #define LGB_ZERO ((double)1e-35f)
 
-static inline uint32_t walk_lgb(const mdl_forest_t *f, uint32_t root, const double *row)
+/* One step down from split n for row. LightGBM rules. */
+static inline __attribute__((always_inline)) uint32_t step_lgb(const mdl_forest_t *f,
+                                                               const fnode_t *n,
+                                                               const double *row)
 {
-    const fnode_t *nodes = f->nodes, *n = nodes + root;
+    double x = row[n->meta >> FN_FEATURE_SHIFT];
+    unsigned miss = (n->meta >> FN_MISS_SHIFT) & 3u, right;
 
-    while (!(n->meta & FN_LEAF)) {
-        double x = row[n->meta >> FN_FEATURE_SHIFT];
-        unsigned miss = (n->meta >> FN_MISS_SHIFT) & 3u, right;
-        if (n->meta & FN_CAT) {
-            if (isnan(x))
-                right = !(n->meta & FN_DEFAULT_LEFT);
-            else
-                /* (int)x truncates toward zero: x in (-1, 0) is category 0 */
-                right = !(x > -1.0 && x < (double)n->u.cat.words * 32.0 &&
-                          in_bitset(f->cat_bits + n->u.cat.off, n->u.cat.words, (uint32_t)x));
-        } else {
-            if (isnan(x)) {
-                if (miss == MDL_MISSING_NAN)
-                    goto dflt;
-                x = 0.0;
-            }
-            if (miss == MDL_MISSING_ZERO && x >= -LGB_ZERO && x <= LGB_ZERO)
-                goto dflt;
-            right = !(x <= n->u.thr);
-            goto step;
-dflt:
+    if (n->meta & FN_CAT) {
+        if (isnan(x))
             right = !(n->meta & FN_DEFAULT_LEFT);
-        }
-step:
-        n = nodes + n->next + right;
+        else
+            /* (int)x truncates toward zero: x in (-1, 0) is category 0 */
+            right = !(x > -1.0 && x < (double)n->u.cat.words * 32.0 &&
+                      in_bitset(f->cat_bits + n->u.cat.off, n->u.cat.words, (uint32_t)x));
+        return n->next + right;
     }
-    return (uint32_t)(n - nodes);
+    if (isnan(x)) {
+        if (miss == MDL_MISSING_NAN)
+            return n->next + !(n->meta & FN_DEFAULT_LEFT);
+        x = 0.0;
+    }
+    if (miss == MDL_MISSING_ZERO && x >= -LGB_ZERO && x <= LGB_ZERO)
+        return n->next + !(n->meta & FN_DEFAULT_LEFT);
+    return n->next + !(x <= n->u.thr);
+}
+
+static inline __attribute__((always_inline)) uint32_t step(const mdl_forest_t *f,
+                                                           const fnode_t *n, const double *row,
+                                                           bool xgb)
+{
+    return xgb ? step_xgb(f, n, row) : step_lgb(f, n, row);
+}
+
+/* Index of the leaf row reaches in the tree rooted at `root`. */
+static uint32_t walk(const mdl_forest_t *f, uint32_t root, const double *row)
+{
+    const fnode_t *nodes = f->nodes;
+    uint32_t i = root;
+    bool xgb = f->info.flavor == MDL_FOREST_XGBOOST;
+
+    while (!(nodes[i].meta & FN_LEAF))
+        i = step(f, &nodes[i], row, xgb);
+    return i;
 }
 
 /* LightGBM leaf output, linear leaves included. */
@@ -610,31 +625,117 @@ static inline double lgb_leaf_value(const mdl_forest_t *f, const ftree_t *t, con
     return leaf->u.value;
 }
 
-/* Margins of one row into m (n_outputs). */
-static void margins_row(const mdl_forest_t *f, const double *row, double *m)
-{
-    size_t k = f->info.n_outputs;
+/* Walks LANES independent (node, row) pairs down their trees in lockstep: the loads of
+ * different lanes do not depend on each other, so their cache misses overlap. */
+#ifndef LANES
+#define LANES 8
+#endif
+/* Rows per block when a batch is walked tree by tree (the tree stays in cache). */
+#ifndef BLOCK_ROWS
+#define BLOCK_ROWS 64
+#endif
 
-    if (f->info.flavor == MDL_FOREST_XGBOOST) {
-        /* float accumulation in tree order; float values are exact in the double slots */
-        for (size_t g = 0; g < k; g++)
-            m[g] = f->base[g];
-        for (size_t t = 0; t < f->n_trees; t++) {
-            const ftree_t *tr = &f->trees[t];
-            float v = (float)f->nodes[walk_xgb(f, tr->root, row)].u.value;
-            if (f->weighted)
-                v = v * tr->weight_f;
-            m[tr->group] = (double)((float)m[tr->group] + v);
+static inline __attribute__((always_inline)) void walk_lanes(const mdl_forest_t *f,
+                                                             uint32_t *idx,
+                                                             const double *const *row,
+                                                             unsigned lanes, bool xgb)
+{
+    const fnode_t *nodes = f->nodes;
+    unsigned active;
+
+    do {
+        active = 0;
+        for (unsigned l = 0; l < lanes; l++) {
+            const fnode_t *n = &nodes[idx[l]];
+            if (!(n->meta & FN_LEAF)) {
+                idx[l] = step(f, n, row[l], xgb);
+                active = 1;
+            }
         }
+    } while (active);
+}
+
+/* Adds the leaf reached in tree t to row's margins m (in the library's precision). */
+static inline __attribute__((always_inline)) void add_leaf(const mdl_forest_t *f,
+                                                           const ftree_t *tr, uint32_t leaf,
+                                                           const double *row, double *m, bool xgb)
+{
+    const fnode_t *n = &f->nodes[leaf];
+
+    if (xgb) {
+        /* float accumulation in tree order; float values are exact in the double slots */
+        float v = (float)n->u.value;
+        if (f->weighted)
+            v = v * tr->weight_f;
+        m[tr->group] = (double)((float)m[tr->group] + v);
     } else {
-        for (size_t g = 0; g < k; g++)
-            m[g] = f->base[g];
-        for (size_t t = 0; t < f->n_trees; t++) {
+        m[tr->group] += lgb_leaf_value(f, tr, n, row);
+    }
+}
+
+/* Margins of rows [0, n_rows) into m (n_rows x n_outputs), trees in order for every row.
+ * Few rows: each row walks LANES trees at once. Many rows: blocks of rows walk one tree
+ * at a time, LANES rows at once. */
+static inline __attribute__((always_inline)) void margins(const mdl_forest_t *f,
+                                                          const double *rows, size_t n_rows,
+                                                          double *m, bool xgb)
+{
+    size_t nf = f->info.n_features, k = f->info.n_outputs, nt = f->n_trees;
+    uint32_t idx[LANES];
+    const double *rp[LANES];
+
+    for (size_t r = 0; r < n_rows * k; r++)
+        m[r] = f->base[r % k];
+    if (n_rows < LANES) {
+        for (size_t r = 0; r < n_rows; r++) {
+            const double *row = rows + r * nf;
+            for (unsigned l = 0; l < LANES; l++)
+                rp[l] = row;
+            for (size_t t = 0; t < nt; t += LANES) {
+                unsigned lanes = nt - t < LANES ? (unsigned)(nt - t) : LANES;
+                for (unsigned l = 0; l < lanes; l++)
+                    idx[l] = f->trees[t + l].root;
+                walk_lanes(f, idx, rp, lanes, xgb);
+                for (unsigned l = 0; l < lanes; l++)
+                    add_leaf(f, &f->trees[t + l], idx[l], row, m + r * k, xgb);
+            }
+        }
+        return;
+    }
+    for (size_t r0 = 0; r0 < n_rows; r0 += BLOCK_ROWS) {
+        size_t nb = n_rows - r0 < BLOCK_ROWS ? n_rows - r0 : BLOCK_ROWS;
+        for (size_t t = 0; t < nt; t++) {
             const ftree_t *tr = &f->trees[t];
-            const fnode_t *leaf = &f->nodes[walk_lgb(f, tr->root, row)];
-            m[tr->group] += lgb_leaf_value(f, tr, leaf, row);
+            for (size_t r = 0; r < nb; r += LANES) {
+                unsigned lanes = nb - r < LANES ? (unsigned)(nb - r) : LANES;
+                for (unsigned l = 0; l < lanes; l++) {
+                    idx[l] = tr->root;
+                    rp[l] = rows + (r0 + r + l) * nf;
+                }
+                walk_lanes(f, idx, rp, lanes, xgb);
+                for (unsigned l = 0; l < lanes; l++)
+                    add_leaf(f, tr, idx[l], rp[l], m + (r0 + r + l) * k, xgb);
+            }
         }
     }
+}
+
+static void margins_xgb(const mdl_forest_t *f, const double *rows, size_t n, double *m)
+{
+    margins(f, rows, n, m, true);
+}
+
+static void margins_lgb(const mdl_forest_t *f, const double *rows, size_t n, double *m)
+{
+    margins(f, rows, n, m, false);
+}
+
+static void margins_rows(const mdl_forest_t *f, const double *rows, size_t n, double *m)
+{
+    if (f->info.flavor == MDL_FOREST_XGBOOST)
+        margins_xgb(f, rows, n, m);
+    else
+        margins_lgb(f, rows, n, m);
 }
 
 static float sigmoid_f(float x)
@@ -723,36 +824,33 @@ int mdl_forest_score(const mdl_forest_t *f, const double *rows, size_t n_rows, m
         for (size_t r = 0; r < n_rows; r++) {
             const double *row = rows + r * nf;
             double *o = out + r * f->n_trees;
-            for (size_t t = 0; t < f->n_trees; t++) {
-                uint32_t leaf = f->info.flavor == MDL_FOREST_XGBOOST
-                                    ? walk_xgb(f, f->trees[t].root, row)
-                                    : walk_lgb(f, f->trees[t].root, row);
-                o[t] = (double)f->leaves[f->nodes[leaf].next].id;
-            }
+            for (size_t t = 0; t < f->n_trees; t++)
+                o[t] = (double)f->leaves[f->nodes[walk(f, f->trees[t].root, row)].next].id;
         }
         return 0;
     case MDL_OUTPUT_MARGIN:
-        for (size_t r = 0; r < n_rows; r++)
-            margins_row(f, rows + r * nf, out + r * k);
+        margins_rows(f, rows, n_rows, out);
         return 0;
     case MDL_OUTPUT_VALUE:
         if (f->info.transform == MDL_TRANSFORM_ARGMAX) {
-            /* margins need k slots but the output has 1 per row: one scratch per call */
-            double *m = malloc(k * sizeof *m);
+            /* margins need k slots per row but the output has 1: scratch, one block at a
+             * time (one allocation per call, none per row) */
+            size_t chunk = n_rows < BLOCK_ROWS ? n_rows : BLOCK_ROWS;
+            double *m = malloc((chunk ? chunk : 1) * k * sizeof *m);
             if (!m)
                 return mdl_err_set(reterr, -ENOMEM, "out of memory");
-            for (size_t r = 0; r < n_rows; r++) {
-                margins_row(f, rows + r * nf, m);
-                transform_row(f, m, out + r);
+            for (size_t r0 = 0; r0 < n_rows; r0 += chunk) {
+                size_t nb = n_rows - r0 < chunk ? n_rows - r0 : chunk;
+                margins_rows(f, rows + r0 * nf, nb, m);
+                for (size_t r = 0; r < nb; r++)
+                    transform_row(f, m + r * k, out + r0 + r);
             }
             free(m);
             return 0;
         }
-        for (size_t r = 0; r < n_rows; r++) {
-            double *o = out + r * k;
-            margins_row(f, rows + r * nf, o);
-            transform_row(f, o, o);
-        }
+        margins_rows(f, rows, n_rows, out);
+        for (size_t r = 0; r < n_rows; r++)
+            transform_row(f, out + r * k, out + r * k);
         return 0;
     }
     return mdl_err_set(reterr, -EINVAL, "output kind %d not supported", (int)kind);
