@@ -887,9 +887,11 @@ static int parse_tree(const tree_lines_t *tl, const lgb_file_t *f, lgb_tree_t *t
                                 "threshold[%zu] = %g of a categorical split is not a category "
                                 "set index in 0..%zu (num_cat=%zu)", i, th,
                                 t->num_cat ? t->num_cat - 1 : 0, t->num_cat);
-            } else if (!isfinite(t->threshold[i])) {
+            } else if (isnan(t->threshold[i])) {
+                /* +-inf is fine: LightGBM writes threshold=inf for a split that sends
+                 * NaN one way and every number the other */
                 return fail(reterr, -EBADMSG, tl->line[T_THRESHOLD], ti,
-                            "threshold[%zu] is not finite", i);
+                            "threshold[%zu] is NaN", i);
             }
         }
         if (t->num_cat > 0) {

@@ -9,6 +9,7 @@
  *   objectives, v3 files without tree_sizes, CRLF). Their expected values are worked out
  *   by hand from LightGBM's rules (tree.h Decision / Predict, the objectives' ConvertOutput).
  * - A corrupt-file table: each mutation is rejected with its own message. */
+#include <dirent.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -21,6 +22,7 @@
 #include "tests/unit/check.h"
 
 #define FIXTURES "../shared/fixtures/gbdt"
+#define OWN_FIXTURES "tests/fixtures/lightgbm"
 
 #define CHECK_MSG(err, sub)                                                                        \
     do {                                                                                           \
@@ -175,19 +177,52 @@ static size_t compare(const char *name, const char *what, const double *got, con
     return inexact;
 }
 
-/* Loads fixture `name` and checks margins (and predictions, when the fixture has them).
+static bool exists(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (f)
+        fclose(f);
+    return f != NULL;
+}
+
+/* Scores `in` with output `kind` and compares with the CSV at path (if there is one).
  * Returns the number of values that are not bit-exact. */
-static size_t run_fixture(const char *name)
+static size_t check_output(const char *name, const char *what, const mdl_forest_t *f,
+                           const csv_t *in, mdl_output_t kind, const char *path)
+{
+    csv_t want;
+    mdl_err_t err;
+    size_t inexact;
+
+    if (!exists(path))
+        return 0;
+    if (csv_read(path, &want) < 0) {
+        CHECK_FAIL_("%s: cannot read %s", name, path);
+        return SIZE_MAX;
+    }
+    CHECK_EQ_INT(want.n_rows, in->n_rows);
+    size_t w = mdl_forest_output_width(f, kind);
+    double *out = calloc(in->n_rows * w + 1, sizeof *out);
+    CHECK_EQ_INT(mdl_forest_score(f, in->v, in->n_rows, kind, out, &err), 0);
+    inexact = want.n_rows == in->n_rows ? compare(name, what, out, &want, w) : SIZE_MAX;
+    free(out);
+    free(want.v);
+    return inexact;
+}
+
+/* Loads the fixture in folder dir (model.txt, input.csv, expected_margin.csv and, where
+ * present, expected_pred.csv and expected_leaf.csv) and checks every output. Returns the
+ * number of values that are not bit-exact. */
+static size_t run_fixture_dir(const char *dir, const char *name)
 {
     char path[512];
     char *text;
     size_t len, inexact = 0;
     mdl_forest_t *f = NULL;
     mdl_err_t err;
-    csv_t in, margin, pred = {0};
-    FILE *probe;
+    csv_t in;
 
-    snprintf(path, sizeof path, FIXTURES "/%s/model.txt", name);
+    snprintf(path, sizeof path, "%s/model.txt", dir);
     if (!(text = read_text(path, &len))) {
         CHECK_FAIL_("fixture %s missing", name);
         return SIZE_MAX;
@@ -198,37 +233,33 @@ static size_t run_fixture(const char *name)
         CHECK_FAIL_("%s: load failed: %s", name, err.msg);
         return SIZE_MAX;
     }
-    snprintf(path, sizeof path, FIXTURES "/%s/input.csv", name);
-    CHECK(csv_read(path, &in) == 0);
-    snprintf(path, sizeof path, FIXTURES "/%s/expected_margin.csv", name);
-    CHECK(csv_read(path, &margin) == 0);
-    snprintf(path, sizeof path, FIXTURES "/%s/expected_pred.csv", name);
-    if ((probe = fopen(path, "r")) != NULL) {
-        fclose(probe);
-        CHECK(csv_read(path, &pred) == 0);
+    snprintf(path, sizeof path, "%s/input.csv", dir);
+    if (csv_read(path, &in) < 0) {
+        CHECK_FAIL_("%s: cannot read %s", name, path);
+        mdl_forest_free(f);
+        return SIZE_MAX;
     }
-    const mdl_forest_info_t *info = mdl_forest_info(f);
-    CHECK_EQ_INT(info->n_features, in.n_cols);
-    CHECK_EQ_INT(margin.n_rows, in.n_rows);
-    if (in.v && margin.v && info->n_features == in.n_cols && margin.n_rows == in.n_rows) {
-        size_t w = mdl_forest_output_width(f, MDL_OUTPUT_MARGIN);
-        double *out = calloc(in.n_rows * w + 1, sizeof *out);
-        CHECK_EQ_INT(mdl_forest_score(f, in.v, in.n_rows, MDL_OUTPUT_MARGIN, out, &err), 0);
-        inexact += compare(name, "margin", out, &margin, w);
-        free(out);
-        if (pred.v) {
-            w = mdl_forest_output_width(f, MDL_OUTPUT_VALUE);
-            out = calloc(in.n_rows * w + 1, sizeof *out);
-            CHECK_EQ_INT(mdl_forest_score(f, in.v, in.n_rows, MDL_OUTPUT_VALUE, out, &err), 0);
-            inexact += compare(name, "pred", out, &pred, w);
-            free(out);
-        }
+    CHECK_EQ_INT(mdl_forest_info(f)->n_features, in.n_cols);
+    if (mdl_forest_info(f)->n_features == in.n_cols) {
+        snprintf(path, sizeof path, "%s/expected_margin.csv", dir);
+        CHECK(exists(path));
+        inexact += check_output(name, "margin", f, &in, MDL_OUTPUT_MARGIN, path);
+        snprintf(path, sizeof path, "%s/expected_pred.csv", dir);
+        inexact += check_output(name, "pred", f, &in, MDL_OUTPUT_VALUE, path);
+        snprintf(path, sizeof path, "%s/expected_leaf.csv", dir);
+        inexact += check_output(name, "leaf", f, &in, MDL_OUTPUT_LEAF, path);
     }
     free(in.v);
-    free(margin.v);
-    free(pred.v);
     mdl_forest_free(f);
     return inexact;
+}
+
+static size_t run_fixture(const char *name)
+{
+    char dir[256];
+
+    snprintf(dir, sizeof dir, FIXTURES "/%s", name);
+    return run_fixture_dir(dir, name);
 }
 
 /* LightGBM outputs are doubles computed the way we compute them: expect every bit. */
@@ -255,6 +286,38 @@ static void test_fixture_rank(void)
 static void test_fixture_reg(void)
 {
     CHECK_EQ_INT(run_fixture("lgb_reg"), 0);
+}
+
+static int by_name(const struct dirent **a, const struct dirent **b)
+{
+    return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+/* Our own LightGBM fixtures (tools/gen_lgb_fixtures.cpp, LightGBM v4.6.0 built from
+ * source): linear trees, rf, poisson, gamma, sqrt, one-vs-all, missing types Zero and None,
+ * cross-entropy, wide categorical bitsets, constant trees; rows on split thresholds and
+ * their neighbours, and around LightGBM's zero threshold. */
+static void test_own_fixtures(void)
+{
+    struct dirent **ents;
+    int n = scandir(OWN_FIXTURES, &ents, NULL, by_name), cases = 0;
+
+    if (n < 0) {
+        CHECK_FAIL_("%s", "no " OWN_FIXTURES " (run from the repository root)");
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        char dir[512], model[600];
+        snprintf(dir, sizeof dir, OWN_FIXTURES "/%s", ents[i]->d_name);
+        snprintf(model, sizeof model, "%s/model.txt", dir);
+        if (ents[i]->d_name[0] != '.' && exists(model)) {
+            cases++;
+            CHECK_EQ_INT(run_fixture_dir(dir, ents[i]->d_name), 0);
+        }
+        free(ents[i]);
+    }
+    free(ents);
+    CHECK(cases >= 10);
 }
 
 /* Metadata of a fixture: task, classes, names, objective text. */
@@ -490,12 +553,8 @@ static void test_single_leaf_and_average(void)
     /* trees: 0.5 + 4 = 4.5; mean 2.25; p = 1 / (1 + exp(-2 * 2.25)) */
     double row[2] = {1, 0};
     CHECK(score1(f, MDL_OUTPUT_VALUE, row) == 1.0 / (1.0 + exp(-2 * 2.25)));
-    /* LightGBM's raw score is the sum, 4.5; the forest currently averages margins too
-     * (2.25). Accept both until the forest settles it; say which one we got. */
-    double m = score1(f, MDL_OUTPUT_MARGIN, row);
-    if (m != 4.5)
-        fprintf(stderr, "  note: rf margin %.17g; LightGBM's raw score is the sum, 4.5\n", m);
-    CHECK(m == 4.5 || m == 2.25);
+    /* LightGBM's raw score (PredictRaw) is the sum: only Predict averages */
+    CHECK(score1(f, MDL_OUTPUT_MARGIN, row) == 4.5);
     CHECK_EQ_INT(score1(f, MDL_OUTPUT_LEAF, row), 0); /* tree 0 has the one leaf 0 */
     mdl_forest_free(f);
 }
@@ -678,7 +737,7 @@ static void test_corrupt_table(void)
         {"threshold=0.5 1.5", "threshold=0.5", -EBADMSG, "threshold has 1 values"},
         {"threshold=0.5 1.5", "threshold=0.5 abc", -EBADMSG, "threshold[1] 'abc' is not a number"},
         {"threshold=0.5 1.5", "threshold=0.5 0x1p3", -EBADMSG, "is not a number"},
-        {"threshold=0.5 1.5", "threshold=0.5 nan", -EBADMSG, "threshold[1] is not finite"},
+        {"threshold=0.5 1.5", "threshold=0.5 nan", -EBADMSG, "threshold[1] is NaN"},
         {"leaf_value=1 2 4", "leaf_value=1 inf 4", -EBADMSG, "leaf_value[1] 'inf' is not finite"},
         {"split_feature=0 1", "split_feature=0 2", -EBADMSG, "split_feature[1] '2' is not an integer in 0..1"},
         {"left_child=1 -1", "left_child=5 -1", -EBADMSG, "left_child[0] '5' is not an integer"},
@@ -863,6 +922,7 @@ int main(void)
     RUN(test_fixture_multi);
     RUN(test_fixture_rank);
     RUN(test_fixture_reg);
+    RUN(test_own_fixtures);
     RUN(test_fixture_info);
     RUN(test_missing_types);
     RUN(test_categorical);
