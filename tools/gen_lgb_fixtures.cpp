@@ -220,6 +220,43 @@ std::vector<std::string> names(const char *prefix, size_t n, bool bare_if_one) {
     return h;
 }
 
+// Predicts rows (n x n_feat) with a fresh booster from dir/model.txt and writes
+// input.csv and the expected_*.csv files.
+void predict_and_write(const std::string &dir, const std::vector<double> &rows, int n_feat,
+                       int *ret_iters, int *ret_trees, int *ret_classes) {
+    size_t n = rows.size() / n_feat;
+    std::string model_path = dir + "/model.txt";
+    BoosterHandle bst;
+    int iters = 0, n_class = 0;
+    check(LGBM_BoosterCreateFromModelfile(model_path.c_str(), &iters, &bst), "reload");
+    check(LGBM_BoosterGetNumClasses(bst, &n_class), "classes");
+    int n_trees = 0;
+    check(LGBM_BoosterNumberOfTotalModel(bst, &n_trees), "trees");
+    std::vector<double> margin(n * n_class), pred(n * n_class), leaf(n * (size_t)n_trees);
+    int64_t len = 0;
+    check(LGBM_BoosterPredictForMat(bst, rows.data(), C_API_DTYPE_FLOAT64, (int)n, n_feat, 1,
+                                    C_API_PREDICT_RAW_SCORE, 0, -1, "", &len, margin.data()),
+          "predict raw");
+    check(LGBM_BoosterPredictForMat(bst, rows.data(), C_API_DTYPE_FLOAT64, (int)n, n_feat, 1,
+                                    C_API_PREDICT_NORMAL, 0, -1, "", &len, pred.data()),
+          "predict");
+    check(LGBM_BoosterPredictForMat(bst, rows.data(), C_API_DTYPE_FLOAT64, (int)n, n_feat, 1,
+                                    C_API_PREDICT_LEAF_INDEX, 0, -1, "", &len, leaf.data()),
+          "predict leaf");
+    LGBM_BoosterFree(bst);
+
+    write_csv(dir + "/input.csv", names("f", n_feat, false), rows.data(), n, n_feat, true);
+    write_csv(dir + "/expected_margin.csv", names("margin", n_class, true), margin.data(), n,
+              n_class, false);
+    write_csv(dir + "/expected_pred.csv", names("pred", n_class, true), pred.data(), n, n_class,
+              false);
+    write_csv(dir + "/expected_leaf.csv", names("leaf", n_trees, false), leaf.data(), n,
+              n_trees, false);
+    *ret_iters = iters;
+    *ret_trees = n_trees;
+    *ret_classes = n_class;
+}
+
 void run_case(const Case &c, const std::string &root) {
     rng_state = 88172645463325252ull ^ (uint64_t)std::hash<std::string>()(c.name);
     std::vector<double> xtr, xte;
@@ -282,31 +319,8 @@ void run_case(const Case &c, const std::string &root) {
     }
     size_t n = rows.size() / c.n_feat;
 
-    int iters = 0, n_class = 0;
-    check(LGBM_BoosterCreateFromModelfile(model_path.c_str(), &iters, &bst), "reload");
-    check(LGBM_BoosterGetNumClasses(bst, &n_class), "classes");
-    int n_trees = 0;
-    check(LGBM_BoosterNumberOfTotalModel(bst, &n_trees), "trees");
-    std::vector<double> margin(n * n_class), pred(n * n_class), leaf(n * (size_t)n_trees);
-    int64_t len = 0;
-    check(LGBM_BoosterPredictForMat(bst, rows.data(), C_API_DTYPE_FLOAT64, (int)n, c.n_feat, 1,
-                                    C_API_PREDICT_RAW_SCORE, 0, -1, "", &len, margin.data()),
-          "predict raw");
-    check(LGBM_BoosterPredictForMat(bst, rows.data(), C_API_DTYPE_FLOAT64, (int)n, c.n_feat, 1,
-                                    C_API_PREDICT_NORMAL, 0, -1, "", &len, pred.data()),
-          "predict");
-    check(LGBM_BoosterPredictForMat(bst, rows.data(), C_API_DTYPE_FLOAT64, (int)n, c.n_feat, 1,
-                                    C_API_PREDICT_LEAF_INDEX, 0, -1, "", &len, leaf.data()),
-          "predict leaf");
-    LGBM_BoosterFree(bst);
-
-    write_csv(dir + "/input.csv", names("f", c.n_feat, false), rows.data(), n, c.n_feat, true);
-    write_csv(dir + "/expected_margin.csv", names("margin", n_class, true), margin.data(), n,
-              n_class, false);
-    write_csv(dir + "/expected_pred.csv", names("pred", n_class, true), pred.data(), n, n_class,
-              false);
-    write_csv(dir + "/expected_leaf.csv", names("leaf", n_trees, false), leaf.data(), n,
-              n_trees, false);
+    int iters = 0, n_trees = 0, n_class = 0;
+    predict_and_write(dir, rows, c.n_feat, &iters, &n_trees, &n_class);
     FILE *m = fopen((dir + "/meta.json").c_str(), "w");
     fprintf(m,
             "{\n \"library\": \"lightgbm v4.6.0 (C API, built from source)\",\n"
@@ -320,30 +334,33 @@ void run_case(const Case &c, const std::string &root) {
 
 }  // namespace
 
+// A fixture CSV: header, then numbers; empty field = NaN.
+std::vector<double> read_csv(const std::string &path, size_t *cols) {
+    std::vector<double> v;
+    std::ifstream f(path);
+    std::string line;
+    std::getline(f, line);
+    *cols = 1;
+    for (char ch : line) *cols += ch == ',';
+    while (std::getline(f, line)) {
+        size_t start = 0;
+        for (;;) {
+            size_t comma = line.find(',', start);
+            std::string tok = line.substr(start, comma == std::string::npos ? std::string::npos
+                                                                             : comma - start);
+            v.push_back(tok.empty() ? NAN : strtod(tok.c_str(), nullptr));
+            if (comma == std::string::npos) break;
+            start = comma + 1;
+        }
+    }
+    return v;
+}
+
+// --predict DIR: LightGBM's outputs for a hand-written DIR/model.txt on DIR/input.csv.
 // --check DIR: predicts DIR/input.csv with DIR/model.txt and compares the raw scores with
 // DIR/expected_margin.csv bit for bit (to see that this build of LightGBM is the one that
 // made the shared fixtures). Returns the number of differing values.
 int check_dir(const std::string &dir) {
-    auto read_csv = [](const std::string &path, size_t *cols) {
-        std::vector<double> v;
-        std::ifstream f(path);
-        std::string line;
-        std::getline(f, line);
-        *cols = 1;
-        for (char ch : line) *cols += ch == ',';
-        while (std::getline(f, line)) {
-            size_t start = 0;
-            for (;;) {
-                size_t comma = line.find(',', start);
-                std::string tok = line.substr(start, comma == std::string::npos ? std::string::npos
-                                                                                 : comma - start);
-                v.push_back(tok.empty() ? NAN : strtod(tok.c_str(), nullptr));
-                if (comma == std::string::npos) break;
-                start = comma + 1;
-            }
-        }
-        return v;
-    };
     size_t nf, nk;
     std::vector<double> x = read_csv(dir + "/input.csv", &nf);
     std::vector<double> want = read_csv(dir + "/expected_margin.csv", &nk);
@@ -366,8 +383,18 @@ int check_dir(const std::string &dir) {
 
 int main(int argc, char **argv) {
     if (argc == 3 && !strcmp(argv[1], "--check")) return check_dir(argv[2]) ? 1 : 0;
+    if (argc == 3 && !strcmp(argv[1], "--predict")) {
+        // a hand-written DIR/model.txt and DIR/input.csv: write LightGBM's expected outputs
+        size_t nf;
+        std::vector<double> rows = read_csv(std::string(argv[2]) + "/input.csv", &nf);
+        int iters, trees, classes;
+        predict_and_write(argv[2], rows, (int)nf, &iters, &trees, &classes);
+        printf("%s: %zu rows, %d trees\n", argv[2], rows.size() / nf, trees);
+        return 0;
+    }
     if (argc != 2) {
-        fprintf(stderr, "usage: %s OUT_DIR | --check FIXTURE_DIR\n", argv[0]);
+        fprintf(stderr, "usage: %s OUT_DIR | --check FIXTURE_DIR | --predict FIXTURE_DIR\n",
+                argv[0]);
         return 2;
     }
     mkdir(argv[1], 0755);

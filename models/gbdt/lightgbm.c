@@ -1140,6 +1140,27 @@ static int parse_file(const char *data, size_t len, lgb_file_t *f, mdl_err_t *re
 
 /* ---- the forest ---------------------------------------------------------------------- */
 
+/* LightGBM's kZeroThreshold: a float constant used as a double. */
+#define LGB_KZERO ((double)1e-35f)
+
+/* LightGBM's C API hands the trees a row in which every |x| <= kZeroThreshold is 0.0 (its
+ * dense-row reader keeps only |x| > kZeroThreshold or NaN). For a numeric split that is
+ * the same as comparing the raw x with a moved threshold t':
+ *   t >= kZ or t < -kZ:  flush(x) <= t  <=>  x <= t                   (t' = t)
+ *   -kZ <= t < 0:        flush(x) <= t  <=>  x < -kZ                  (t' = the double below -kZ)
+ *   0 <= t < kZ:         flush(x) <= t  <=>  x <= kZ                  (t' = kZ)
+ * The Zero missing type tests |x| <= kZ, which flushing does not change, and a categorical
+ * split casts to int, where tiny values are 0 either way. (Linear leaves multiply the raw
+ * x; there only the last bits of a result near 0 can differ.) */
+static double zero_flushed_threshold(double t)
+{
+    if (t >= -LGB_KZERO && t < 0)
+        return nextafter(-LGB_KZERO, -INFINITY);
+    if (t >= 0 && t < LGB_KZERO)
+        return LGB_KZERO;
+    return t;
+}
+
 /* Describes tree t to the builder: internal node i stays node i, leaf j becomes node
  * num_leaves - 1 + j (and reports j as its leaf id, like LightGBM's pred_leaf). */
 static int add_tree(mdl_forest_builder_t *b, const lgb_file_t *f, size_t ti, mdl_err_t *reterr)
@@ -1175,7 +1196,7 @@ static int add_tree(mdl_forest_builder_t *b, const lgb_file_t *f, size_t ti, mdl
             nd->type = MDL_NODE_NUMERIC;
             nd->missing = missing[(dt >> 2) & 3];
             nd->default_left = (dt & 2) != 0;
-            nd->threshold = t->threshold[i];
+            nd->threshold = zero_flushed_threshold(t->threshold[i]);
         }
     }
     for (size_t j = 0; j < n; j++) {
