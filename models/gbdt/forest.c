@@ -70,7 +70,24 @@ struct mdl_forest {
     size_t n_lin, cap_lin;
     uint32_t *lin_feat;
     double *lin_coef;
+
+    /* Perfect layout (XGBoost forests without categorical splits, depth <= PERFECT_MAX_DEPTH):
+     * every tree padded to a complete binary tree of depth p_depth in heap order (children
+     * of i at 2i+1, 2i+2). A leaf above the bottom is copied into every slot below it, so
+     * a walk is exactly p_depth branch-free steps. Scores MARGIN and VALUE; LEAF output
+     * uses the general layout. NULL when not built. */
+    unsigned p_depth;
+    struct pnode *p_nodes; /* n_trees x (2^p_depth - 1) */
+    float *p_leaves;       /* n_trees x 2^p_depth, leaf x tree weight, as XGBoost multiplies */
 };
+
+/* A split of the perfect layout: x < thr -> left; NaN -> left iff the low bit of fd. */
+typedef struct pnode {
+    float thr;
+    uint32_t fd; /* feature << 1 | default_left */
+} pnode_t;
+
+#define PERFECT_MAX_DEPTH 10
 
 struct mdl_forest_builder {
     mdl_forest_t *f;
@@ -124,6 +141,8 @@ mdl_forest_t *mdl_forest_free(mdl_forest_t *f)
     free(f->cat_bits);
     free(f->lin_feat);
     free(f->lin_coef);
+    free(f->p_nodes);
+    free(f->p_leaves);
     free(f);
     return NULL;
 }
@@ -476,6 +495,83 @@ out:
     return r;
 }
 
+/* Depth of the subtree at compiled node i (a leaf has depth 0); -1 if deeper than max or
+ * categorical. */
+static int subtree_depth(const mdl_forest_t *f, uint32_t i, int max)
+{
+    const fnode_t *n = &f->nodes[i];
+    int l, r;
+
+    if (n->meta & FN_LEAF)
+        return 0;
+    if ((n->meta & FN_CAT) || max == 0)
+        return -1;
+    if ((l = subtree_depth(f, n->next, max - 1)) < 0 ||
+        (r = subtree_depth(f, n->next + 1, max - 1)) < 0)
+        return -1;
+    return 1 + (l > r ? l : r);
+}
+
+/* Writes the subtree at compiled node i into heap slot h of a perfect tree of depth D. */
+static void fill_perfect(const mdl_forest_t *f, const ftree_t *tr, uint32_t i, size_t h,
+                         unsigned level, unsigned D, pnode_t *pn, float *pl)
+{
+    const fnode_t *n = &f->nodes[i];
+
+    if (level == D) {
+        float v = (float)n->u.value;
+        if (f->weighted)
+            v = v * tr->weight_f;
+        pl[h - (((size_t)1 << D) - 1)] = v;
+        return;
+    }
+    if (n->meta & FN_LEAF) {
+        /* both children are this leaf again: the direction taken does not matter */
+        pn[h].thr = 0.0f;
+        pn[h].fd = 1;
+        fill_perfect(f, tr, i, 2 * h + 1, level + 1, D, pn, pl);
+        fill_perfect(f, tr, i, 2 * h + 2, level + 1, D, pn, pl);
+        return;
+    }
+    pn[h].thr = (float)n->u.thr;
+    pn[h].fd = (n->meta >> FN_FEATURE_SHIFT) << 1 | ((n->meta & FN_DEFAULT_LEFT) ? 1u : 0u);
+    fill_perfect(f, tr, n->next, 2 * h + 1, level + 1, D, pn, pl);
+    fill_perfect(f, tr, n->next + 1, 2 * h + 2, level + 1, D, pn, pl);
+}
+
+/* Builds the perfect layout when it applies and stays small (at most 8 slots per node of
+ * the general layout); otherwise leaves it NULL. Only an allocation failure is an error. */
+static int build_perfect(mdl_forest_t *f)
+{
+    int depth = 0;
+    size_t n_int, n_leaf;
+
+    if (f->info.flavor != MDL_FOREST_XGBOOST || f->info.n_features > (UINT32_MAX >> 1))
+        return 0;
+    for (size_t t = 0; t < f->n_trees; t++) {
+        int d = subtree_depth(f, f->trees[t].root, PERFECT_MAX_DEPTH);
+        if (d < 0)
+            return 0;
+        if (d > depth)
+            depth = d;
+    }
+    if (depth == 0)
+        depth = 1;
+    n_int = ((size_t)1 << depth) - 1;
+    n_leaf = (size_t)1 << depth;
+    if (f->n_trees * (n_int + n_leaf) > 8 * f->n_nodes + 64)
+        return 0;
+    f->p_nodes = malloc(f->n_trees * n_int * sizeof *f->p_nodes);
+    f->p_leaves = malloc(f->n_trees * n_leaf * sizeof *f->p_leaves);
+    if (!f->p_nodes || !f->p_leaves)
+        return -ENOMEM;
+    f->p_depth = (unsigned)depth;
+    for (size_t t = 0; t < f->n_trees; t++)
+        fill_perfect(f, &f->trees[t], f->trees[t].root, 0, 0, (unsigned)depth,
+                     f->p_nodes + t * n_int, f->p_leaves + t * n_leaf);
+    return 0;
+}
+
 int mdl_forest_builder_finish(mdl_forest_builder_t *b, mdl_forest_t **ret, mdl_err_t *reterr)
 {
     mdl_forest_t *f = b->f;
@@ -496,6 +592,10 @@ int mdl_forest_builder_finish(mdl_forest_builder_t *b, mdl_forest_t **ret, mdl_e
             goto fail;
         }
         f->avg_div = (double)(f->n_trees / f->info.n_outputs);
+    }
+    if (build_perfect(f) < 0) {
+        r = mdl_err_set(reterr, -ENOMEM, "forest: out of memory");
+        goto fail;
     }
     f->info.n_trees = f->n_trees;
     f->info.n_nodes = f->n_nodes;
@@ -720,6 +820,93 @@ static inline __attribute__((always_inline)) void margins(const mdl_forest_t *f,
     }
 }
 
+/* Perfect layout: rows are first converted to float (XGBoost compares in float) into xs
+ * (n_rows x n_features), then LANES walks run D steps each, without a branch. */
+static inline __attribute__((always_inline)) unsigned pstep(const pnode_t *pn, size_t i,
+                                                           const float *x)
+{
+    const pnode_t *n = &pn[i];
+    float v = x[n->fd >> 1];
+    return (unsigned)!(v < n->thr) ^ ((n->fd & 1u) & (unsigned)(v != v));
+}
+
+#ifndef P_ROW_LANES
+#define P_ROW_LANES 16 /* trees walked at once for one row */
+#endif
+#ifndef P_BLOCK_LANES
+#define P_BLOCK_LANES 8 /* rows walked at once through one tree */
+#endif
+
+static void margins_perfect(const mdl_forest_t *f, const float *xs, size_t n_rows, double *m)
+{
+    size_t nf = f->info.n_features, k = f->info.n_outputs, nt = f->n_trees;
+    unsigned D = f->p_depth;
+    size_t n_int = ((size_t)1 << D) - 1, n_leaf = (size_t)1 << D;
+
+    for (size_t r = 0; r < n_rows * k; r++)
+        m[r] = f->base[r % k];
+    if (n_rows < P_BLOCK_LANES) {
+        for (size_t r = 0; r < n_rows; r++) {
+            const float *x = xs + r * nf;
+            double *mr = m + r * k;
+            size_t t = 0;
+            for (; t + P_ROW_LANES <= nt; t += P_ROW_LANES) {
+                size_t idx[P_ROW_LANES];
+                const pnode_t *pn = f->p_nodes + t * n_int;
+                for (unsigned l = 0; l < P_ROW_LANES; l++)
+                    idx[l] = 0;
+                for (unsigned d = 0; d < D; d++)
+                    for (unsigned l = 0; l < P_ROW_LANES; l++)
+                        idx[l] = 2 * idx[l] + 1 + pstep(pn + l * n_int, idx[l], x);
+                for (unsigned l = 0; l < P_ROW_LANES; l++) {
+                    float v = f->p_leaves[(t + l) * n_leaf + idx[l] - n_int];
+                    uint32_t g = f->trees[t + l].group;
+                    mr[g] = (double)((float)mr[g] + v);
+                }
+            }
+            for (; t < nt; t++) {
+                size_t i = 0;
+                const pnode_t *pn = f->p_nodes + t * n_int;
+                for (unsigned d = 0; d < D; d++)
+                    i = 2 * i + 1 + pstep(pn, i, x);
+                uint32_t g = f->trees[t].group;
+                mr[g] = (double)((float)mr[g] + f->p_leaves[t * n_leaf + i - n_int]);
+            }
+        }
+        return;
+    }
+    for (size_t r0 = 0; r0 < n_rows; r0 += BLOCK_ROWS) {
+        size_t nb = n_rows - r0 < BLOCK_ROWS ? n_rows - r0 : BLOCK_ROWS;
+        for (size_t t = 0; t < nt; t++) {
+            const pnode_t *pn = f->p_nodes + t * n_int;
+            const float *pl = f->p_leaves + t * n_leaf;
+            uint32_t g = f->trees[t].group;
+            size_t r = 0;
+            for (; r + P_BLOCK_LANES <= nb; r += P_BLOCK_LANES) {
+                size_t idx[P_BLOCK_LANES];
+                const float *x = xs + (r0 + r) * nf;
+                for (unsigned l = 0; l < P_BLOCK_LANES; l++)
+                    idx[l] = 0;
+                for (unsigned d = 0; d < D; d++)
+                    for (unsigned l = 0; l < P_BLOCK_LANES; l++)
+                        idx[l] = 2 * idx[l] + 1 + pstep(pn, idx[l], x + l * nf);
+                for (unsigned l = 0; l < P_BLOCK_LANES; l++) {
+                    double *mg = &m[(r0 + r + l) * k + g];
+                    *mg = (double)((float)*mg + pl[idx[l] - n_int]);
+                }
+            }
+            for (; r < nb; r++) {
+                size_t i = 0;
+                const float *x = xs + (r0 + r) * nf;
+                for (unsigned d = 0; d < D; d++)
+                    i = 2 * i + 1 + pstep(pn, i, x);
+                double *mg = &m[(r0 + r) * k + g];
+                *mg = (double)((float)*mg + pl[i - n_int]);
+            }
+        }
+    }
+}
+
 static void margins_xgb(const mdl_forest_t *f, const double *rows, size_t n, double *m)
 {
     margins(f, rows, n, m, true);
@@ -730,12 +917,39 @@ static void margins_lgb(const mdl_forest_t *f, const double *rows, size_t n, dou
     margins(f, rows, n, m, false);
 }
 
-static void margins_rows(const mdl_forest_t *f, const double *rows, size_t n, double *m)
+/* Margins of n rows into m. xs: float scratch of at least min(n, BLOCK_ROWS) x n_features
+ * (used by the perfect layout), or NULL. */
+static void margins_rows(const mdl_forest_t *f, const double *rows, size_t n, double *m,
+                         float *xs)
 {
-    if (f->info.flavor == MDL_FOREST_XGBOOST)
+    size_t nf = f->info.n_features;
+
+    if (f->p_nodes && xs) {
+        for (size_t r0 = 0; r0 < n; r0 += BLOCK_ROWS) {
+            size_t nb = n - r0 < BLOCK_ROWS ? n - r0 : BLOCK_ROWS;
+            for (size_t i = 0; i < nb * nf; i++)
+                xs[i] = (float)rows[r0 * nf + i];
+            margins_perfect(f, xs, nb, m + r0 * f->info.n_outputs);
+        }
+    } else if (f->info.flavor == MDL_FOREST_XGBOOST) {
         margins_xgb(f, rows, n, m);
-    else
+    } else {
         margins_lgb(f, rows, n, m);
+    }
+}
+
+/* Float scratch for margins_rows (one allocation per call); NULL if not needed. */
+static int scratch_for(const mdl_forest_t *f, size_t n_rows, float **ret, mdl_err_t *reterr)
+{
+    size_t nb = n_rows < BLOCK_ROWS ? n_rows : BLOCK_ROWS;
+
+    *ret = NULL;
+    if (!f->p_nodes || nb == 0)
+        return 0;
+    *ret = malloc(nb * f->info.n_features * sizeof **ret);
+    if (!*ret)
+        return mdl_err_set(reterr, -ENOMEM, "out of memory");
+    return 0;
 }
 
 static float sigmoid_f(float x)
@@ -818,6 +1032,7 @@ int mdl_forest_score(const mdl_forest_t *f, const double *rows, size_t n_rows, m
                      double *out, mdl_err_t *reterr)
 {
     size_t nf = f->info.n_features, k = f->info.n_outputs;
+    float *xs;
 
     switch (kind) {
     case MDL_OUTPUT_LEAF:
@@ -829,29 +1044,36 @@ int mdl_forest_score(const mdl_forest_t *f, const double *rows, size_t n_rows, m
         }
         return 0;
     case MDL_OUTPUT_MARGIN:
-        margins_rows(f, rows, n_rows, out);
-        return 0;
     case MDL_OUTPUT_VALUE:
-        if (f->info.transform == MDL_TRANSFORM_ARGMAX) {
-            /* margins need k slots per row but the output has 1: scratch, one block at a
-             * time (one allocation per call, none per row) */
-            size_t chunk = n_rows < BLOCK_ROWS ? n_rows : BLOCK_ROWS;
-            double *m = malloc((chunk ? chunk : 1) * k * sizeof *m);
-            if (!m)
-                return mdl_err_set(reterr, -ENOMEM, "out of memory");
-            for (size_t r0 = 0; r0 < n_rows; r0 += chunk) {
-                size_t nb = n_rows - r0 < chunk ? n_rows - r0 : chunk;
-                margins_rows(f, rows + r0 * nf, nb, m);
-                for (size_t r = 0; r < nb; r++)
-                    transform_row(f, m + r * k, out + r0 + r);
-            }
-            free(m);
-            return 0;
+        break;
+    default:
+        return mdl_err_set(reterr, -EINVAL, "output kind %d not supported", (int)kind);
+    }
+    if (scratch_for(f, n_rows, &xs, reterr) < 0)
+        return -ENOMEM;
+    if (kind == MDL_OUTPUT_MARGIN) {
+        margins_rows(f, rows, n_rows, out, xs);
+    } else if (f->info.transform == MDL_TRANSFORM_ARGMAX) {
+        /* margins need k slots per row but the output has 1: scratch, one block at a time
+         * (one allocation per call, none per row) */
+        size_t chunk = n_rows < BLOCK_ROWS ? n_rows : BLOCK_ROWS;
+        double *m = malloc((chunk ? chunk : 1) * k * sizeof *m);
+        if (!m) {
+            free(xs);
+            return mdl_err_set(reterr, -ENOMEM, "out of memory");
         }
-        margins_rows(f, rows, n_rows, out);
+        for (size_t r0 = 0; r0 < n_rows; r0 += chunk) {
+            size_t nb = n_rows - r0 < chunk ? n_rows - r0 : chunk;
+            margins_rows(f, rows + r0 * nf, nb, m, xs);
+            for (size_t r = 0; r < nb; r++)
+                transform_row(f, m + r * k, out + r0 + r);
+        }
+        free(m);
+    } else {
+        margins_rows(f, rows, n_rows, out, xs);
         for (size_t r = 0; r < n_rows; r++)
             transform_row(f, out + r * k, out + r * k);
-        return 0;
     }
-    return mdl_err_set(reterr, -EINVAL, "output kind %d not supported", (int)kind);
+    free(xs);
+    return 0;
 }

@@ -161,6 +161,24 @@ static size_t compare(const char *name, const char *what, const mdl_model_t *m,
     }
     printf("  %-28s %-6s %4zu rows x %zu: %zu/%zu bit-exact, worst rel err %.3g\n", name, what,
            in->rows, w, exact, in->rows * w, worst);
+    /* The scorer takes other paths for small batches (one row, lanes of trees) and for the
+     * tail of a block: each must give the very same numbers as the whole batch. */
+    {
+        const size_t sizes[] = {1, 3, 7, 9, 65};
+        double *o2 = calloc(in->rows * w + 1, sizeof *o2);
+        for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+            size_t bs = sizes[si];
+            for (size_t r = 0; r < in->rows; r += bs) {
+                size_t nb = in->rows - r < bs ? in->rows - r : bs;
+                mdl_kind_gbdt.tabular->score(m->impl, in->v + r * in->cols, nb, kind, o2 + r * w,
+                                             &err);
+            }
+            if (memcmp(o2, out, in->rows * w * sizeof *out) != 0)
+                CHECK_FAIL_("%s %s: batches of %zu differ from one batch of %zu", name, what, bs,
+                            in->rows);
+        }
+        free(o2);
+    }
     free(out);
     return exact;
 }
