@@ -213,10 +213,13 @@ void write_csv(const std::string &path, const std::vector<std::string> &header, 
     fclose(f);
 }
 
-std::vector<std::string> names(const char *prefix, size_t n, bool bare_if_one) {
+// Column names: "f0".. for features (sep ""), "margin_0".. for outputs (sep "_"), or the
+// bare prefix when there is one column and bare_if_one.
+std::vector<std::string> names(const char *prefix, size_t n, bool bare_if_one,
+                               const char *sep = "_") {
     std::vector<std::string> h;
     for (size_t k = 0; k < n; k++)
-        h.push_back(n == 1 && bare_if_one ? std::string(prefix) : prefix + ("_" + std::to_string(k)));
+        h.push_back(n == 1 && bare_if_one ? std::string(prefix) : prefix + (sep + std::to_string(k)));
     return h;
 }
 
@@ -245,7 +248,7 @@ void predict_and_write(const std::string &dir, const std::vector<double> &rows, 
           "predict leaf");
     LGBM_BoosterFree(bst);
 
-    write_csv(dir + "/input.csv", names("f", n_feat, false), rows.data(), n, n_feat, true);
+    write_csv(dir + "/input.csv", names("f", n_feat, false, ""), rows.data(), n, n_feat, true);
     write_csv(dir + "/expected_margin.csv", names("margin", n_class, true), margin.data(), n,
               n_class, false);
     write_csv(dir + "/expected_pred.csv", names("pred", n_class, true), pred.data(), n, n_class,
@@ -272,6 +275,10 @@ void run_case(const Case &c, const std::string &root) {
                                     params.c_str(), nullptr, &ds),
           "dataset");
     check(LGBM_DatasetSetField(ds, "label", ytr.data(), c.n_train, C_API_DTYPE_FLOAT32), "label");
+    std::vector<std::string> fnames = names("f", c.n_feat, false, "");
+    std::vector<const char *> fptr;
+    for (auto &fn : fnames) fptr.push_back(fn.c_str());
+    check(LGBM_DatasetSetFeatureNames(ds, fptr.data(), c.n_feat), "feature names");
     check(LGBM_BoosterCreate(ds, params.c_str(), &bst), "booster");
     for (int it = 0; it < c.rounds; it++) {
         int finished = 0;
