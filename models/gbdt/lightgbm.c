@@ -44,7 +44,8 @@
  * LightGBM's GBDT::Predict does it: tree t adds to output t % num_tree_per_iteration, in
  * tree order, in double; rf (average_output) divides the sums by the number of rounds
  * before the objective's transform; the raw score is the plain sum (LightGBM's PredictRaw
- * does not average).
+ * does not average). LightGBM's C API reads inputs with |x| <= 1e-35f as 0.0; numeric
+ * thresholds are moved so that raw inputs split the same way (zero_flushed_threshold).
  *
  * The parser checks everything it reads: every declared count against the values on the
  * line, every number in full, every index in range, the tree structure, the tree_sizes

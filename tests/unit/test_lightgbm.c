@@ -650,11 +650,14 @@ static void test_multiclass(void)
     }
 }
 
-/* A v3 file without tree_sizes, with CRLF line ends and no parameters section. */
+/* A v3 file without tree_sizes, with CRLF line ends, no parameters section, and header
+ * lines modeld does not use (monotone_constraints, an unknown key): ignored like LightGBM
+ * ignores them. */
 static void test_v3_crlf(void)
 {
     const char *trees[] = {TREE3("2", "2")};
-    char *s = model_text(1, 2, "objective=regression\n", trees, 1, false);
+    char *s = model_text(1, 2, "objective=regression\nmonotone_constraints=0 0\nfuture_key=1\n",
+                         trees, 1, false);
     char *v3 = strstr(s, "version=v4");
     mdl_forest_t *f;
     mdl_err_t err;
