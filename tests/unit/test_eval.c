@@ -413,7 +413,7 @@ static int cmp_double(const void *a, const void *b)
 static void test_radix_sort_against_qsort(void)
 {
     /* sizes that take each path: insertion, 8-bit, 11-bit digits */
-    const size_t sizes[] = {0, 1, 7, 32, 33, 1000, 65536, 65537, 200000};
+    const size_t sizes[] = {0, 1, 7, 32, 33, 1000, 65536, 65537, 200000, 3000000};
     for (size_t t = 0; t < N(sizes); t++) {
         size_t n = sizes[t];
         double *v = malloc((n + 1) * sizeof *v), *pay = malloc((n + 1) * sizeof *pay),
@@ -430,17 +430,22 @@ static void test_radix_sort_against_qsort(void)
             k[i] = mdl__eval_key(v[i]);
             pay[i] = (double)i;
         }
+        /* keys alone take the MSD path, keys with a payload the stable LSD one */
+        uint64_t *k2 = malloc((n + 1) * sizeof *k2);
+        memcpy(k2, k, n * sizeof *k);
         CHECK_EQ_INT(mdl__eval_sort(k, pay, n, tk, tp), 0);
+        CHECK_EQ_INT(mdl__eval_sort(k2, NULL, n, tk, NULL), 0);
         qsort(v, n, sizeof *v, cmp_double);
         int ok = 1;
         for (size_t i = 0; i < n && ok; i++) {
-            if (k[i] != mdl__eval_key(v[i]))
+            if (k[i] != mdl__eval_key(v[i]) || k2[i] != k[i])
                 ok = 0;
             if (i && k[i] == k[i - 1] && pay[i] < pay[i - 1])
                 ok = 0; /* stable */
         }
         if (!ok)
             CHECK_FAIL_("radix sort of %zu keys differs from qsort or is not stable", n);
+        free(k2);
         free(v);
         free(pay);
         free(tp);
