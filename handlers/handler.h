@@ -32,6 +32,7 @@ struct mdl_request {
     mdl_model_t *model;         /* a reference for this request when the route needs a loaded
                                    model; released by the HTTP layer, never by handlers */
     long version;               /* version of `model`, or -1 */
+    char model_name[65];        /* the {m} of the path, as given (admin routes) */
 
     /* Measured by the handler (seconds), reported in Server-Timing, logs and metrics. */
     double t_start, parse_s, queue_s, infer_s;
@@ -72,9 +73,18 @@ int mdl_request_check_depth(mdl_server_t *srv, mdl_request_t *req);
 int mdl_request_defer(mdl_server_t *srv, mdl_request_t *req, mdl_work_fn *work, mdl_done_fn *done);
 void mdl_reply_overloaded(mdl_request_t *req);
 
+/* For handlers that wait on the loop for something other than a worker (an admin load):
+ * hold keeps the connection open after the handler returns; release (loop thread, at most
+ * once, possibly before the handler has returned) calls done(srv, req, 0) to set the
+ * response and sends it. */
+void mdl_request_hold(mdl_server_t *srv, mdl_request_t *req, mdl_done_fn *done);
+void mdl_request_release(mdl_server_t *srv, mdl_request_t *req);
+
 /* The handlers, one per API surface; the route table in server/router.c points at them. */
 mdl_handler_fn mdl_handle_healthz, mdl_handle_readyz, mdl_handle_metrics;
 mdl_handler_fn mdl_handle_models_list, mdl_handle_model_get;
 mdl_handler_fn mdl_handle_predict;
+mdl_handler_fn mdl_handle_model_load, mdl_handle_model_unload, mdl_handle_model_reload;
+mdl_handler_fn mdl_handle_repository_index;
 
 #endif

@@ -8,7 +8,7 @@
 
 #include "models/file.h"
 
-typedef enum { T_UINT, T_SIZE, T_STRING, T_LISTEN, T_LEVEL, T_FORMAT } type_t;
+typedef enum { T_UINT, T_SIZE, T_STRING, T_LISTEN, T_LEVEL, T_FORMAT, T_BOOL } type_t;
 
 /* Every key the file may hold, with its bounds. Keys not here are errors. */
 static const struct option {
@@ -37,6 +37,8 @@ static const struct option {
     Z(max_model_bytes, 1024, 1ULL << 40),
     U(repository_poll_ms, 0, 86400000),
     U(repository_settle_ms, 0, 600000),
+    S(admin_token_file),
+    {"admin_allow_unauthenticated_loopback", T_BOOL, offsetof(mdl_config_t, admin_allow_loopback), 0, 0, 0},
     {"log_level", T_LEVEL, offsetof(mdl_config_t, log_level), 0, 0, 0},
     {"log_format", T_FORMAT, offsetof(mdl_config_t, log_format), 0, 0, 0},
 #undef U
@@ -131,6 +133,11 @@ static int set_text(mdl_config_t *c, const struct option *o, const char *v, mdl_
             return mdl_err_set(reterr, -EINVAL, "%s: expected debug, info, warn or error, got '%s'",
                                o->key, v);
         return 0;
+    case T_BOOL:
+        if (strcmp(v, "true") != 0 && strcmp(v, "false") != 0)
+            return mdl_err_set(reterr, -EINVAL, "%s: expected true or false, got '%s'", o->key, v);
+        *(bool *)((char *)c + o->offset) = v[0] == 't';
+        return 0;
     case T_FORMAT:
         if (mdl_log_format_parse(v, (mdl_log_format_t *)((char *)c + o->offset)) < 0)
             return mdl_err_set(reterr, -EINVAL, "%s: expected text or json, got '%s'", o->key, v);
@@ -180,7 +187,12 @@ int mdl_config_load_file(mdl_config_t *c, const char *path, mdl_err_t *reterr)
             r = mdl_err_set(reterr, -EINVAL, "%s: unknown key '%s'", path, item->string);
             break;
         }
-        if (o->type == T_UINT || o->type == T_SIZE) {
+        if (o->type == T_BOOL) {
+            if (!cJSON_IsBool(item))
+                r = mdl_err_set(reterr, -EINVAL, "%s: %s: expected true or false", path, o->key);
+            else
+                *(bool *)((char *)c + o->offset) = cJSON_IsTrue(item);
+        } else if (o->type == T_UINT || o->type == T_SIZE) {
             if (!cJSON_IsNumber(item))
                 r = mdl_err_set(reterr, -EINVAL, "%s: %s: expected a number", path, o->key);
             else if ((r = set_number(c, o, item->valuedouble, reterr)) < 0)

@@ -1,6 +1,8 @@
 #include "http.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdbool.h>
 #include <microhttpd.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -22,6 +24,7 @@ struct mdl_http {
     uv_timer_t timer;         /* MHD's own timeouts */
     uv_timer_t log_timer;     /* flushes buffered access lines */
     uv_timer_t drain_timer;
+    uv_async_t kick;          /* runs MHD on the next loop turn (after a resume from anywhere) */
     long inflight;            /* requests between first callback and completion */
     unsigned quiet_ticks;     /* drain: consecutive checks with nothing in flight */
     double drain_deadline;
@@ -45,6 +48,7 @@ typedef struct conn_ctx {
     int too_large;
     mdl_work_fn *work;
     mdl_done_fn *done;
+    bool suspended;
     char allow[64];
 } conn_ctx_t;
 
@@ -74,6 +78,11 @@ static void on_mhd_poll(uv_poll_t *p, int status, int events)
 {
     (void)status, (void)events;
     run_mhd(p->data);
+}
+
+static void on_kick(uv_async_t *a)
+{
+    run_mhd(a->data);
 }
 
 static void on_log_timer(uv_timer_t *t)
@@ -198,8 +207,34 @@ static void on_job_done(mdl_job_t *job, int cancelled)
     if (cancelled && !ctx->req.resp)
         mdl_reply_error(&ctx->req, 503, "shutting_down", "the server is shutting down");
     ctx->state = ST_REPLY;
+    ctx->suspended = false;
     MHD_resume_connection(ctx->conn);
     run_mhd(http);
+}
+
+void mdl_request_hold(mdl_server_t *srv, mdl_request_t *req, mdl_done_fn *done)
+{
+    conn_ctx_t *ctx = CTX_OF(req, req);
+    (void)srv;
+
+    ctx->done = done;
+    ctx->state = ST_RUNNING;
+}
+
+void mdl_request_release(mdl_server_t *srv, mdl_request_t *req)
+{
+    conn_ctx_t *ctx = CTX_OF(req, req);
+
+    ctx->done(srv, req, 0);
+    ctx->state = ST_REPLY;
+    /* Released from inside the handler: the access handler sends it when it returns.
+     * Otherwise resume, and run MHD on the next loop turn: this may be inside an MHD
+     * callback (an admin call on another connection), where MHD_run must not recurse. */
+    if (ctx->suspended) {
+        ctx->suspended = false;
+        MHD_resume_connection(ctx->conn);
+        uv_async_send(&ctx->http->kick);
+    }
 }
 
 int mdl_request_defer(mdl_server_t *srv, mdl_request_t *req, mdl_work_fn *work, mdl_done_fn *done)
@@ -245,6 +280,57 @@ static size_t url_length(struct MHD_Connection *conn, const char *path)
     return n;
 }
 
+/* Constant time in the length of the expected token, whatever the caller sent. */
+static bool token_equal(const char *given, const char *expected)
+{
+    size_t n = strlen(expected), g = strlen(given);
+    unsigned char diff = (unsigned char)(g != n);
+
+    for (size_t i = 0; i < n; i++)
+        diff |= (unsigned char)(expected[i] ^ (i < g ? given[i] : 0));
+    return diff == 0;
+}
+
+static bool is_loopback(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = info ? info->client_addr : NULL;
+
+    if (!sa)
+        return false;
+    if (sa->sa_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+    if (sa->sa_family == AF_INET6)
+        return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)sa)->sin6_addr);
+    return false;
+}
+
+/* Admin routes: a configured bearer token, or loopback when config allows that instead.
+ * Sets the error reply and returns false when refused. The token is never logged. */
+static bool admin_allowed(conn_ctx_t *ctx)
+{
+    mdl_server_t *srv = ctx->http->srv;
+    const char *auth = MHD_lookup_connection_value(ctx->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+
+    if (!srv->admin_token[0]) {
+        if (srv->config.admin_allow_loopback && is_loopback(ctx->conn))
+            return true;
+        mdl_reply_error(&ctx->req, 403, "forbidden",
+                        "the admin API is disabled: configure admin_token_file%s",
+                        srv->config.admin_allow_loopback ? " (unauthenticated calls are allowed from loopback only)" : "");
+        return false;
+    }
+    if (!auth || strncasecmp(auth, "Bearer ", 7) != 0) {
+        mdl_reply_error(&ctx->req, 401, "unauthorized", "admin calls need an Authorization: Bearer <token> header");
+        return false;
+    }
+    if (!token_equal(auth + 7, srv->admin_token)) {
+        mdl_reply_error(&ctx->req, 403, "forbidden", "the bearer token is not the admin token");
+        return false;
+    }
+    return true;
+}
+
 /* Everything checked before the body is read. Sets an error reply on failure. */
 static void check_request(conn_ctx_t *ctx, const char *url, const char *method)
 {
@@ -284,6 +370,9 @@ static void check_request(conn_ctx_t *ctx, const char *url, const char *method)
         return;
     }
     req->route = match.route;
+    snprintf(req->model_name, sizeof req->model_name, "%s", match.model);
+    if ((match.route->flags & MDL_ROUTE_ADMIN) && !admin_allowed(ctx))
+        return;
     if (match.route->flags & MDL_ROUTE_MODEL) {
         mdl_slot_t *slot = mdl_registry_find(srv->registry, match.model);
         if (!slot) {
@@ -302,7 +391,10 @@ static void check_request(conn_ctx_t *ctx, const char *url, const char *method)
             req->model = mdl_registry_acquire(slot, match.version);
             if (!req->model) {
                 const mdl_version_t *v = match.version >= 0 ? mdl_slot_version(slot, match.version) : NULL;
-                if (v ? v->loading || v->settling : slot->state == MDL_SLOT_LOADING)
+                if (slot->state == MDL_SLOT_UNLOADED)
+                    mdl_reply_error(req, 503, "model_not_ready", "model '%s' is unloaded (an admin :load serves it again)",
+                                    slot->name);
+                else if (v ? v->loading || v->settling : slot->state == MDL_SLOT_LOADING)
                     mdl_reply_error(req, 503, "model_not_ready", "model '%s' is still loading", slot->name);
                 else
                     mdl_reply_error(req, 503, "model_not_ready", "model '%s' failed to load: %s",
@@ -400,6 +492,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     ctx->req.route->handler(http->srv, &ctx->req);
     if (ctx->state == ST_RUNNING) {
         MHD_suspend_connection(conn);
+        ctx->suspended = true;
         return MHD_YES;
     }
     return queue_reply(ctx);
@@ -507,6 +600,8 @@ int mdl_http_start(mdl_server_t *srv, char *bound, size_t bound_size, mdl_err_t 
     uv_timer_init(srv->loop, &http->log_timer);
     uv_timer_init(srv->loop, &http->drain_timer);
     http->drain_timer.data = http;
+    uv_async_init(srv->loop, &http->kick, on_kick);
+    http->kick.data = http;
     uv_poll_start(&http->poll, UV_READABLE, on_mhd_poll);
     info = MHD_get_daemon_info(http->daemon, MHD_DAEMON_INFO_BIND_PORT);
     snprintf(bound, bound_size, strchr(host, ':') ? "[%s]:%u" : "%s:%u", host, (unsigned)info->port);
@@ -574,9 +669,10 @@ void mdl_http_stop(mdl_http_t *http)
     MHD_stop_daemon(http->daemon);
     mdl_log_flush();
     http->log_timer.data = http;
-    http->open_handles = 4;
+    http->open_handles = 5;
     uv_close((uv_handle_t *)&http->poll, on_handle_closed);
     uv_close((uv_handle_t *)&http->timer, on_handle_closed);
     uv_close((uv_handle_t *)&http->log_timer, on_handle_closed);
     uv_close((uv_handle_t *)&http->drain_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&http->kick, on_handle_closed);
 }

@@ -50,6 +50,32 @@ static int write_ready_file(const char *path, const char *bound)
     return rename(tmp, path) == 0 ? 0 : -errno;
 }
 
+/* The admin token: the file's first line, surrounding whitespace removed. Never logged. */
+static int read_admin_token(mdl_server_t *srv)
+{
+    FILE *f = fopen(srv->config.admin_token_file, "r");
+    size_t n;
+
+    if (!f || !fgets(srv->admin_token, sizeof srv->admin_token, f)) {
+        fprintf(stderr, "modeld: admin_token_file %s: %s\n", srv->config.admin_token_file,
+                f ? "empty" : strerror(errno));
+        if (f)
+            fclose(f);
+        return -EINVAL;
+    }
+    fclose(f);
+    n = strcspn(srv->admin_token, "\r\n");
+    srv->admin_token[n] = '\0';
+    while (n > 0 && (srv->admin_token[n - 1] == ' ' || srv->admin_token[n - 1] == '\t'))
+        srv->admin_token[--n] = '\0';
+    if (n < 16) {
+        fprintf(stderr, "modeld: admin_token_file %s: the token must be at least 16 characters\n",
+                srv->config.admin_token_file);
+        return -EINVAL;
+    }
+    return 0;
+}
+
 static void on_close_any(uv_handle_t *h, void *arg)
 {
     (void)arg;
@@ -62,6 +88,7 @@ static void on_drained(mdl_server_t *srv)
     daemon_state_t *d = (daemon_state_t *)srv;
 
     mdl_pool_stop(srv->pool);      /* runs every outstanding done callback */
+    mdl_registry_wake_all(srv->registry); /* admin calls waiting for a load answer now */
     mdl_http_stop(srv->http);
     mdl_pool_free(srv->pool);
     mdl_registry_free(srv->registry);
@@ -161,6 +188,8 @@ int main(int argc, char **argv)
         return 0;
     }
     mdl_log_setup(srv->config.log_level, srv->config.log_format);
+    if (srv->config.admin_token_file[0] && read_admin_token(srv) < 0)
+        return 2;
     signal(SIGPIPE, SIG_IGN);
 
     srv->loop = uv_default_loop();

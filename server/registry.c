@@ -27,6 +27,12 @@ typedef struct watch {
     char path[1200];
 } watch_t;
 
+typedef struct mdl_waiter {
+    void (*cb)(void *arg);
+    void *arg;
+    struct mdl_waiter *next;
+} waiter_t;
+
 struct mdl_registry {
     uv_loop_t *loop;
     mdl_registry_opts_t opts;
@@ -39,6 +45,7 @@ struct mdl_registry {
     uv_timer_t poll;
     size_t loads_running;
     unsigned open_handles;
+    bool no_settle;       /* an admin call: load what is there now */
     bool closing;
 };
 
@@ -59,7 +66,10 @@ static void schedule_rescan(mdl_registry_t *reg, unsigned delay_ms);
 
 const char *mdl_slot_state_name(mdl_slot_state_t s)
 {
-    return s == MDL_SLOT_READY ? "ready" : s == MDL_SLOT_LOADING ? "loading" : "failed";
+    return s == MDL_SLOT_READY     ? "ready"
+           : s == MDL_SLOT_LOADING  ? "loading"
+           : s == MDL_SLOT_UNLOADED ? "unloaded"
+                                    : "failed";
 }
 
 /* dir + "/" + name into out; -ENAMETOOLONG instead of a silently cut path. */
@@ -284,7 +294,34 @@ static void update_view(mdl_slot_t *slot)
     slot->model = best ? best->model : NULL;
     slot->version = best ? best->number : -1;
     slot->loaded_at = best ? best->loaded_at : 0;
-    slot->state = best ? MDL_SLOT_READY : loading ? MDL_SLOT_LOADING : MDL_SLOT_FAILED;
+    slot->state = best      ? MDL_SLOT_READY
+                  : loading ? MDL_SLOT_LOADING
+                  : slot->unloaded ? MDL_SLOT_UNLOADED
+                                   : MDL_SLOT_FAILED;
+}
+
+static bool slot_busy(const mdl_slot_t *slot)
+{
+    for (size_t i = 0; i < slot->n_versions; i++)
+        if (slot->versions[i].loading || slot->versions[i].settling)
+            return true;
+    return false;
+}
+
+/* Runs the callbacks of admin calls waiting for this model to settle. */
+static void wake_waiters(mdl_slot_t *slot)
+{
+    waiter_t *w = slot->_waiters;
+
+    if (slot_busy(slot))
+        return;
+    slot->_waiters = NULL;
+    while (w) {
+        waiter_t *next = w->next;
+        w->cb(w->arg);
+        free(w);
+        w = next;
+    }
 }
 
 static void set_error(mdl_slot_t *slot, const char *msg)
@@ -331,6 +368,11 @@ static void on_load_work(uv_work_t *req)
 
 static void slot_free(mdl_slot_t *slot)
 {
+    while (slot->_waiters) { /* shutting down: nobody is left to answer */
+        waiter_t *w = slot->_waiters;
+        slot->_waiters = w->next;
+        free(w);
+    }
     for (size_t i = 0; i < slot->n_versions; i++)
         mdl_model_unref(slot->versions[i].model);
     free(slot->versions);
@@ -384,6 +426,7 @@ static void on_load_done(uv_work_t *req, int status)
         set_error(slot, v->error);
     }
     update_view(slot);
+    wake_waiters(slot);
     if (!ok) {
         char serving[24] = "none";
         if (slot->version >= 0)
@@ -442,6 +485,10 @@ static bool scan_model(mdl_registry_t *reg, mdl_slot_t *slot, const char *dir, b
     double now = unix_now();
 
     watch_dir(reg, dir);
+    if (slot->unloaded) {
+        update_view(slot);
+        return false;
+    }
     if (read_model_config(slot, dir, &err) < 0) {
         /* Keep serving what is loaded; nothing new loads until the config is fixed. */
         if (strcmp(slot->last_error, err.msg) != 0)
@@ -488,7 +535,7 @@ static bool scan_model(mdl_registry_t *reg, mdl_slot_t *slot, const char *dir, b
             continue;
         /* Changed files load once they are complete: marked READY, or unchanged since the
          * previous scan and settle_ms old. */
-        if (!initial && !ready_marker &&
+        if (!initial && !reg->no_settle && !ready_marker &&
             (sig != v->seen_sig || newest > now - reg->opts.settle_ms / 1000.0)) {
             v->seen_sig = sig;
             v->settling = settling = true;
@@ -502,6 +549,7 @@ static bool scan_model(mdl_registry_t *reg, mdl_slot_t *slot, const char *dir, b
     else if (slot->n_versions == 0)
         set_error(slot, "the version policy selects none of the version folders");
     update_view(slot);
+    wake_waiters(slot);
     return settling;
 }
 
@@ -715,9 +763,97 @@ mdl_model_t *mdl_registry_acquire(const mdl_slot_t *slot, long version)
 bool mdl_registry_all_ready(const mdl_registry_t *reg)
 {
     for (size_t i = 0; i < reg->n_slots; i++)
-        if (!reg->slots[i]->removed && reg->slots[i]->state != MDL_SLOT_READY)
+        if (!reg->slots[i]->removed && !reg->slots[i]->unloaded && reg->slots[i]->state != MDL_SLOT_READY)
             return false;
     return true;
+}
+
+int mdl_registry_when_settled(mdl_registry_t *reg, mdl_slot_t *slot, void (*cb)(void *arg), void *arg)
+{
+    waiter_t *w;
+    (void)reg;
+
+    if (!slot_busy(slot)) {
+        cb(arg);
+        return 0;
+    }
+    w = calloc(1, sizeof *w);
+    if (!w)
+        return -ENOMEM;
+    w->cb = cb;
+    w->arg = arg;
+    w->next = slot->_waiters;
+    slot->_waiters = w;
+    return 0;
+}
+
+/* The slot for name after a rescan (so a folder added a moment ago counts). */
+static mdl_slot_t *admin_slot(mdl_registry_t *reg, const char *name, mdl_err_t *reterr)
+{
+    mdl_slot_t *slot;
+
+    reg->no_settle = true;
+    scan(reg, false);
+    reg->no_settle = false;
+    slot = mdl_registry_find(reg, name);
+    if (!slot)
+        mdl_err_set(reterr, -ENOENT, "model '%s' not found in the repository", name);
+    return slot;
+}
+
+int mdl_registry_load(mdl_registry_t *reg, const char *name, mdl_err_t *reterr)
+{
+    mdl_slot_t *slot = mdl_registry_find(reg, name);
+
+    if (slot && slot->unloaded) {
+        slot->unloaded = false;
+        mdl_log_event(MDL_LOG_INFO, "model_load_requested", "model", name, NULL);
+    }
+    /* An explicit request loads what is there now, without waiting for files to settle. */
+    return admin_slot(reg, name, reterr) ? 0 : -ENOENT;
+}
+
+int mdl_registry_unload(mdl_registry_t *reg, const char *name, mdl_err_t *reterr)
+{
+    mdl_slot_t *slot = mdl_registry_find(reg, name);
+
+    if (!slot)
+        return mdl_err_set(reterr, -ENOENT, "model '%s' not found", name);
+    slot->unloaded = true;
+    for (size_t j = slot->n_versions; j-- > 0;)
+        if (!slot->versions[j].loading)
+            remove_version(slot, j);
+    update_view(slot);
+    mdl_log_event(MDL_LOG_INFO, "model_unload_requested", "model", name, NULL);
+    return 0;
+}
+
+int mdl_registry_reload(mdl_registry_t *reg, const char *name, mdl_err_t *reterr)
+{
+    mdl_slot_t *slot = mdl_registry_find(reg, name);
+
+    if (slot) {
+        slot->unloaded = false;
+        /* Forget what was loaded from, so every selected version loads again. */
+        for (size_t i = 0; i < slot->n_versions; i++)
+            slot->versions[i].sig = slot->versions[i].failed_sig = slot->versions[i].seen_sig = 0;
+    }
+    mdl_log_event(MDL_LOG_INFO, "model_reload_requested", "model", name, NULL);
+    return admin_slot(reg, name, reterr) ? 0 : -ENOENT;
+}
+
+void mdl_registry_wake_all(mdl_registry_t *reg)
+{
+    for (size_t i = 0; i < reg->n_slots; i++) {
+        waiter_t *w = reg->slots[i]->_waiters;
+        reg->slots[i]->_waiters = NULL;
+        while (w) {
+            waiter_t *next = w->next;
+            w->cb(w->arg);
+            free(w);
+            w = next;
+        }
+    }
 }
 
 static void on_handle_closed(uv_handle_t *h)

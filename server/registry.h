@@ -26,7 +26,7 @@ struct mdl_metrics;
 typedef struct mdl_registry mdl_registry_t;
 typedef struct mdl_slot mdl_slot_t;
 
-typedef enum { MDL_SLOT_LOADING, MDL_SLOT_READY, MDL_SLOT_FAILED } mdl_slot_state_t;
+typedef enum { MDL_SLOT_LOADING, MDL_SLOT_READY, MDL_SLOT_FAILED, MDL_SLOT_UNLOADED } mdl_slot_state_t;
 
 /* One version folder of a model. */
 typedef struct mdl_version {
@@ -60,7 +60,9 @@ struct mdl_slot {
     long *specific;           /* MDL_POLICY_SPECIFIC: these versions */
     size_t n_specific;
     bool removed;             /* its folder is gone: hidden, kept for requests still holding it */
+    bool unloaded;            /* unloaded by an admin call: serves nothing until loaded again */
     bool _seen;
+    struct mdl_waiter *_waiters;
 };
 
 typedef struct mdl_registry_opts {
@@ -89,10 +91,24 @@ mdl_model_t *mdl_registry_acquire(const mdl_slot_t *slot, long version);
 /* The version entry numbered `number`, or NULL. */
 const mdl_version_t *mdl_slot_version(const mdl_slot_t *slot, long number);
 
-/* True when every slot that is not removed serves at least one version. */
+/* True when every slot that is not removed or unloaded serves at least one version. */
 bool mdl_registry_all_ready(const mdl_registry_t *reg);
 
 const char *mdl_slot_state_name(mdl_slot_state_t s);
+
+/* Admin operations on one model (loop thread). load: clears an unload and rescans it;
+ * unload: releases every version (requests holding one finish on it); reload: loads the
+ * selected versions again from disk even if unchanged. name may be a folder not seen yet. */
+int mdl_registry_load(mdl_registry_t *reg, const char *name, mdl_err_t *reterr);
+int mdl_registry_unload(mdl_registry_t *reg, const char *name, mdl_err_t *reterr);
+int mdl_registry_reload(mdl_registry_t *reg, const char *name, mdl_err_t *reterr);
+
+/* Calls cb(arg) once the model has nothing loading or settling (at once if already so).
+ * The callback runs on the loop thread. Returns 0 or -ENOMEM. */
+int mdl_registry_when_settled(mdl_registry_t *reg, mdl_slot_t *slot, void (*cb)(void *arg), void *arg);
+
+/* Runs every pending when_settled callback now (shutdown: answer before connections close). */
+void mdl_registry_wake_all(mdl_registry_t *reg);
 
 /* Closes watches and timers and releases every model; loads still running finish and are
  * dropped, and the registry is freed when the last one has. */

@@ -9,6 +9,7 @@
 const char mdl_route_none[] = "none";
 
 #define DATA SIZE_MAX
+#define ADMIN_BODY 65536 /* admin calls carry at most a small JSON body, which they ignore */
 
 /* Matched in order, so the hot routes come first. */
 static const mdl_route_t routes[] = {
@@ -22,6 +23,12 @@ static const mdl_route_t routes[] = {
     {"models", "GET", "/v1/models", mdl_handle_models_list, 0, 0},
     {"model", "GET", "/v1/models/{m}", mdl_handle_model_get, MDL_ROUTE_MODEL, 0},
     {"model", "GET", "/v1/models/{m}/versions/{v}", mdl_handle_model_get, MDL_ROUTE_MODEL, 0},
+    {"admin", "POST", "/v1/models/{m}:load", mdl_handle_model_load, MDL_ROUTE_ADMIN, ADMIN_BODY},
+    {"admin", "POST", "/v1/models/{m}:unload", mdl_handle_model_unload, MDL_ROUTE_ADMIN, ADMIN_BODY},
+    {"admin", "POST", "/v1/models/{m}:reload", mdl_handle_model_reload, MDL_ROUTE_ADMIN, ADMIN_BODY},
+    {"admin", "POST", "/v2/repository/index", mdl_handle_repository_index, MDL_ROUTE_ADMIN, ADMIN_BODY},
+    {"admin", "POST", "/v2/repository/models/{m}/load", mdl_handle_model_load, MDL_ROUTE_ADMIN, ADMIN_BODY},
+    {"admin", "POST", "/v2/repository/models/{m}/unload", mdl_handle_model_unload, MDL_ROUTE_ADMIN, ADMIN_BODY},
 };
 
 #define N_ROUTES (sizeof routes / sizeof routes[0])

@@ -12,6 +12,7 @@ enum {
     MDL_ROUTE_MODEL = 1 << 0, /* {m} must name a model in the registry (404 otherwise) */
     MDL_ROUTE_READY = 1 << 1, /* ... and it must be loaded; the request holds a reference */
     MDL_ROUTE_JSON = 1 << 2,  /* body must be application/json */
+    MDL_ROUTE_ADMIN = 1 << 3, /* needs the admin bearer token (or loopback, if allowed) */
 };
 
 struct mdl_route {

@@ -22,6 +22,7 @@ struct mdl_server {
     mdl_pool_t *pool;
     mdl_http_t *http;
     bool draining;  /* SIGTERM/SIGINT seen: readiness 503, listener closed */
+    char admin_token[512]; /* from config admin_token_file; "" = none configured */
 };
 
 #endif
