@@ -572,7 +572,7 @@ static mdl_slot_t *add_slot(mdl_registry_t *reg, const char *name)
     slot = calloc(1, sizeof *slot);
     if (!slot)
         return NULL;
-    snprintf(slot->name, sizeof slot->name, "%s", name);
+    memcpy(slot->name, name, strnlen(name, sizeof slot->name - 1)); /* valid_name: <= 64 */
     slot->version = -1;
     slot->state = MDL_SLOT_LOADING;
     slot->latest_n = 1;
