@@ -2,6 +2,7 @@
 
 #include <cjson/cJSON.h>
 #include <dirent.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +58,8 @@ typedef struct load_job {
     uint64_t sig;
     char dir[1200];
     char kind[32];
+    double *warmup;       /* owned copy of the slot's warm-up rows */
+    size_t n_warmup_rows, n_warmup_cols;
     mdl_model_t *model;   /* result */
     mdl_err_t err;
     double seconds;
@@ -206,7 +209,35 @@ static int parse_policy(mdl_slot_t *slot, const cJSON *v, const char *path, mdl_
                        path);
 }
 
-/* Reads <model>/config.json if present: kind and version_policy. */
+/* warmup_instances: positional rows of numbers or null, all the same length. */
+static int parse_warmup(mdl_slot_t *slot, const cJSON *v, const char *path, mdl_err_t *reterr)
+{
+    const cJSON *row, *x;
+    size_t n_rows = (size_t)cJSON_GetArraySize(v), n_cols, i = 0;
+
+    if (!cJSON_IsArray(v) || n_rows == 0 || n_rows > 1024 || !cJSON_IsArray(v->child) ||
+        (n_cols = (size_t)cJSON_GetArraySize(v->child)) == 0 || n_cols > 100000)
+        return mdl_err_set(reterr, -EINVAL, "%s: warmup_instances: expected 1..1024 rows, each an array of numbers", path);
+    slot->warmup = malloc(n_rows * n_cols * sizeof *slot->warmup);
+    if (!slot->warmup)
+        return mdl_err_set(reterr, -ENOMEM, "out of memory");
+    cJSON_ArrayForEach(row, v) {
+        if (!cJSON_IsArray(row) || (size_t)cJSON_GetArraySize(row) != n_cols)
+            return mdl_err_set(reterr, -EINVAL, "%s: warmup_instances[%zu]: expected %zu values", path,
+                               i / n_cols, n_cols);
+        cJSON_ArrayForEach(x, row) {
+            if (!cJSON_IsNumber(x) && !cJSON_IsNull(x))
+                return mdl_err_set(reterr, -EINVAL, "%s: warmup_instances[%zu]: numbers or null only", path,
+                                   i / n_cols);
+            slot->warmup[i++] = cJSON_IsNumber(x) ? x->valuedouble : NAN;
+        }
+    }
+    slot->n_warmup_rows = n_rows;
+    slot->n_warmup_cols = n_cols;
+    return 0;
+}
+
+/* Reads <model>/config.json if present: kind, version_policy, warmup_instances. */
 static int read_model_config(mdl_slot_t *slot, const char *dir, mdl_err_t *reterr)
 {
     char path[1400], *data;
@@ -215,6 +246,9 @@ static int read_model_config(mdl_slot_t *slot, const char *dir, mdl_err_t *reter
     int r;
 
     slot->kind[0] = '\0';
+    free(slot->warmup);
+    slot->warmup = NULL;
+    slot->n_warmup_rows = slot->n_warmup_cols = 0;
     r = parse_policy(slot, NULL, NULL, reterr); /* defaults */
     if (path_join(path, sizeof path, dir, "config.json") < 0)
         return mdl_err_set(reterr, -ENAMETOOLONG, "%s: path too long", dir);
@@ -235,6 +269,8 @@ static int read_model_config(mdl_slot_t *slot, const char *dir, mdl_err_t *reter
             snprintf(slot->kind, sizeof slot->kind, "%s", item->valuestring);
         else if (strcmp(item->string, "version_policy") == 0)
             r = parse_policy(slot, item, path, reterr);
+        else if (strcmp(item->string, "warmup_instances") == 0)
+            r = parse_warmup(slot, item, path, reterr);
         else
             r = mdl_err_set(reterr, -EINVAL, "%s: %s key '%s'", path,
                             strcmp(item->string, "kind") == 0 ? "bad value for" : "unknown", item->string);
@@ -355,6 +391,31 @@ static mdl_version_t *add_version(mdl_slot_t *slot, long number)
 
 /* ---- loading ---- */
 
+/* Scores the configured warm-up rows on a freshly loaded model: a model that cannot score
+ * them, or scores them to non-finite values, is not published. */
+static int warm_up(load_job_t *job)
+{
+    const mdl_model_t *m = job->model;
+    size_t width = mdl_model_output_width(m, MDL_OUTPUT_VALUE);
+    double *out;
+    int r;
+
+    if (!mdl_model_is_tabular(m) || job->n_warmup_cols != m->n_features)
+        return mdl_err_set(&job->err, -EINVAL, "warm-up rows have %zu values; the model takes %zu features",
+                           job->n_warmup_cols, m->n_features);
+    out = malloc(job->n_warmup_rows * (width ? width : 1) * sizeof *out);
+    if (!out)
+        return mdl_err_set(&job->err, -ENOMEM, "out of memory");
+    r = mdl_model_score(m, job->warmup, job->n_warmup_rows, MDL_OUTPUT_VALUE, out, &job->err);
+    for (size_t i = 0; r == 0 && i < job->n_warmup_rows * width; i++)
+        if (!isfinite(out[i]))
+            r = mdl_err_set(&job->err, -ERANGE, "warm-up row %zu scores to a non-finite value", i / width);
+    if (r < 0)
+        mdl_err_prefix(&job->err, "warm-up: ");
+    free(out);
+    return r;
+}
+
 static void on_load_work(uv_work_t *req)
 {
     load_job_t *job = req->data;
@@ -362,7 +423,9 @@ static void on_load_work(uv_work_t *req)
                             .max_artifact_bytes = job->reg->opts.max_model_bytes};
     double t0 = uv_hrtime() / 1e9;
 
-    mdl_model_load_dir(job->dir, &opts, &job->model, &job->err);
+    if (mdl_model_load_dir(job->dir, &opts, &job->model, &job->err) == 0 && job->warmup &&
+        warm_up(job) < 0)
+        job->model = mdl_model_unref(job->model);
     job->seconds = uv_hrtime() / 1e9 - t0;
 }
 
@@ -377,6 +440,7 @@ static void slot_free(mdl_slot_t *slot)
         mdl_model_unref(slot->versions[i].model);
     free(slot->versions);
     free(slot->specific);
+    free(slot->warmup);
     free(slot);
 }
 
@@ -407,6 +471,7 @@ static void on_load_done(uv_work_t *req, int status)
         mdl_metrics_model_load(reg->metrics, slot->name, ok, job->seconds);
     if (!v) { /* shutting down, or the version went away meanwhile */
         mdl_model_unref(job->model);
+        free(job->warmup);
         free(job);
         maybe_destroy(reg);
         return;
@@ -427,6 +492,7 @@ static void on_load_done(uv_work_t *req, int status)
     }
     update_view(slot);
     wake_waiters(slot);
+    free(job->warmup);
     if (!ok) {
         char serving[24] = "none";
         if (slot->version >= 0)
@@ -454,9 +520,22 @@ static void start_load(mdl_registry_t *reg, mdl_slot_t *slot, mdl_version_t *v, 
     job->sig = sig;
     snprintf(job->dir, sizeof job->dir, "%s", dir);
     snprintf(job->kind, sizeof job->kind, "%s", slot->kind);
+    if (slot->warmup) {
+        size_t bytes = slot->n_warmup_rows * slot->n_warmup_cols * sizeof *slot->warmup;
+        job->warmup = malloc(bytes);
+        if (!job->warmup) {
+            free(job);
+            set_error(slot, "out of memory");
+            return;
+        }
+        memcpy(job->warmup, slot->warmup, bytes);
+        job->n_warmup_rows = slot->n_warmup_rows;
+        job->n_warmup_cols = slot->n_warmup_cols;
+    }
     job->req.data = job;
     r = uv_queue_work(reg->loop, &job->req, on_load_work, on_load_done);
     if (r < 0) {
+        free(job->warmup);
         free(job);
         set_error(slot, uv_strerror(r));
         return;

@@ -59,6 +59,8 @@ struct mdl_slot {
     unsigned latest_n;        /* MDL_POLICY_LATEST: serve the N highest */
     long *specific;           /* MDL_POLICY_SPECIFIC: these versions */
     size_t n_specific;
+    double *warmup;           /* config "warmup_instances": rows scored before a version is published */
+    size_t n_warmup_rows, n_warmup_cols;
     bool removed;             /* its folder is gone: hidden, kept for requests still holding it */
     bool unloaded;            /* unloaded by an admin call: serves nothing until loaded again */
     bool _seen;

@@ -137,3 +137,20 @@ def test_request_straddling_a_reload_finishes_on_its_version(tmp_path, token_con
         assert rb["predictions"][0] == pytest.approx(expected(1), rel=1e-12)
         st, _, rb = d.predict("m", [ROW])
         assert rb["model"]["version"] == 2
+
+
+def test_warmup_rows_gate_publication(tmp_path, token_config):
+    """config.json warmup_instances are scored before a version is published: rows the
+    model cannot score keep the version from serving, and the error says why."""
+    repo = tmp_path / "repo"
+    write_version(repo, 1)
+    (repo / "m" / "config.json").write_text(json.dumps({"warmup_instances": [[1, 2]]}))
+    with Daemon(repo, config=token_config, wait_ready=False) as d:
+        st, _, body = admin(d, "/v1/models/m:load")
+        assert st == 400 and body["error"]["code"] == "load_failed"
+        assert "warm-up" in body["error"]["message"] and "3 features" in body["error"]["message"]
+        (repo / "m" / "config.json").write_text(json.dumps({"warmup_instances": [[1, 2, 3], [0, 0, 1]]}))
+        st, _, body = admin(d, "/v1/models/m:reload")
+        assert st == 200 and body["state"] == "ready", body
+        st, _, body = d.predict("m", [ROW])
+        assert st == 200
