@@ -508,7 +508,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     if (!ctx)
         return;
     *req_cls = NULL;
-    mdl_model_unref(ctx->req.model);
+    mdl_registry_release(http->srv->registry, ctx->req.model);
     free(ctx->req.resp);
     mdl_buf_done(&ctx->body);
     free(ctx);

@@ -16,6 +16,7 @@
 #include "router.h"
 
 #define DEBOUNCE_MS 100
+#define LARGE_MODEL_BYTES ((size_t)16 << 20) /* freed off the loop from this size up */
 #define MAX_VERSIONS_SCANNED 4096
 
 /* A watched directory; inotify is not recursive, so the root, every model folder and
@@ -365,14 +366,47 @@ static void set_error(mdl_slot_t *slot, const char *msg)
     snprintf(slot->last_error, sizeof slot->last_error, "%s", msg);
 }
 
-static void remove_version(mdl_slot_t *slot, size_t i)
+typedef struct free_job {
+    uv_work_t req;
+    mdl_model_t *model;
+} free_job_t;
+
+static void on_free_work(uv_work_t *req)
+{
+    free_job_t *job = req->data;
+    mdl_model_unref(job->model);
+}
+
+static void on_free_done(uv_work_t *req, int status)
+{
+    (void)status;
+    free(req->data);
+}
+
+void mdl_registry_release(mdl_registry_t *reg, mdl_model_t *m)
+{
+    free_job_t *job;
+
+    /* Only the loop takes references, so a count of one cannot grow meanwhile. */
+    if (m && !reg->closing && m->artifact_bytes >= LARGE_MODEL_BYTES &&
+        atomic_load(&m->_refs) == 1 && (job = calloc(1, sizeof *job))) {
+        job->model = m;
+        job->req.data = job;
+        if (uv_queue_work(reg->loop, &job->req, on_free_work, on_free_done) == 0)
+            return;
+        free(job);
+    }
+    mdl_model_unref(m);
+}
+
+static void remove_version(mdl_registry_t *reg, mdl_slot_t *slot, size_t i)
 {
     char version[24];
 
     snprintf(version, sizeof version, "%ld", slot->versions[i].number);
     if (slot->versions[i].model)
         mdl_log_event(MDL_LOG_INFO, "model_unloaded", "model", slot->name, "version", version, NULL);
-    mdl_model_unref(slot->versions[i].model); /* requests holding it keep it alive */
+    mdl_registry_release(reg, slot->versions[i].model); /* requests holding it keep it alive */
     slot->versions[i] = slot->versions[--slot->n_versions];
 }
 
@@ -478,7 +512,7 @@ static void on_load_done(uv_work_t *req, int status)
     }
     v->loading = false;
     if (ok) {
-        mdl_model_unref(v->model); /* in-flight requests keep the old one alive */
+        mdl_registry_release(reg, v->model); /* in-flight requests keep the old one alive */
         v->model = job->model;
         v->sig = job->sig;
         v->loaded_at = unix_now();
@@ -589,7 +623,7 @@ static bool scan_model(mdl_registry_t *reg, mdl_slot_t *slot, const char *dir, b
         if (slot->versions[i].loading || sel > 0 || (sel == 0 && !selected_serving))
             i++;
         else
-            remove_version(slot, i);
+            remove_version(reg, slot, i);
     }
     for (size_t j = 0; j < n_present; j++, rank++) {
         char vdir[1200], name[24];
@@ -704,7 +738,7 @@ static void scan(mdl_registry_t *reg, bool initial)
         mdl_log_event(MDL_LOG_INFO, "model_removed", "model", slot->name, NULL);
         for (size_t j = slot->n_versions; j-- > 0;)
             if (!slot->versions[j].loading)
-                remove_version(slot, j);
+                remove_version(reg, slot, j);
         slot->removed = true;
         update_view(slot);
     }
@@ -901,7 +935,7 @@ int mdl_registry_unload(mdl_registry_t *reg, const char *name, mdl_err_t *reterr
     slot->unloaded = true;
     for (size_t j = slot->n_versions; j-- > 0;)
         if (!slot->versions[j].loading)
-            remove_version(slot, j);
+            remove_version(reg, slot, j);
     update_view(slot);
     mdl_log_event(MDL_LOG_INFO, "model_unload_requested", "model", name, NULL);
     return 0;

@@ -93,6 +93,10 @@ mdl_model_t *mdl_registry_acquire(const mdl_slot_t *slot, long version);
 /* The version entry numbered `number`, or NULL. */
 const mdl_version_t *mdl_slot_version(const mdl_slot_t *slot, long number);
 
+/* Drops a reference to m (NULL-safe). When it is the last one and the model is large,
+ * the freeing happens on libuv's pool so the loop never stalls on it. */
+void mdl_registry_release(mdl_registry_t *reg, mdl_model_t *m);
+
 /* True when every slot that is not removed or unloaded serves at least one version. */
 bool mdl_registry_all_ready(const mdl_registry_t *reg);
 
