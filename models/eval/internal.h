@@ -20,9 +20,9 @@ static inline uint64_t mdl__eval_key(double s)
     return (u & UINT64_C(0x8000000000000000)) ? ~u : u | UINT64_C(0x8000000000000000);
 }
 
-/* Sorts keys[0..n) ascending and stably, moving payload[0..n) along when it is not NULL.
- * tmp_keys (n) and tmp_payload (n, when payload is given) are scratch. n < 2^32.
- * Returns 0 or -ENOMEM. */
+/* Sorts keys[0..n) ascending, moving payload[0..n) along when it is not NULL; with a
+ * payload the sort is stable (equal keys keep their order). tmp_keys (n) and tmp_payload
+ * (n, when payload is given) are scratch. n < 2^32. Returns 0 or -ENOMEM. */
 int mdl__eval_sort(uint64_t *keys, double *payload, size_t n, uint64_t *tmp_keys,
                    double *tmp_payload);
 

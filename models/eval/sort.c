@@ -1,11 +1,16 @@
-/* A stable LSD radix sort of uint64 keys with an optional double payload.
+/* Radix sorts of uint64 keys, with an optional double payload moved along.
  *
  * Why radix: ROC-AUC, average precision, group AUC and NDCG all need rows ranked by
  * score, and at 10^7 rows a comparison sort dominates the evaluation. Keys come from
- * mdl__eval_key, so sorting the integers sorts the scores. All digit histograms are
- * counted in one read of the keys; a pass whose digit is the same for every key (the
- * sign and high exponent bits of scores in [0, 1], say) is skipped. Small inputs (group
- * segments) use 8-bit digits with a stack histogram, tiny ones insertion sort. */
+ * mdl__eval_key, so sorting the integers sorts the scores.
+ *   - tiny inputs (<= 32): insertion sort;
+ *   - up to 64 Ki keys (group and query segments, MSD buckets): LSD with 8-bit digits and
+ *     a stack histogram;
+ *   - larger, keys alone (the AUC core): MSD first, see msd();
+ *   - larger, with a payload: LSD with 11-bit digits (stable, which ranking needs).
+ * LSD counts all digit histograms in one read of the keys and skips a pass whose digit
+ * is the same for every key (the sign and high exponent bits of scores in [0, 1], say).
+ * Every path with a payload is stable. */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
