@@ -152,6 +152,8 @@ static enum MHD_Result queue_reply(conn_ctx_t *ctx)
     }
     if (req->allow)
         failed |= MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, req->allow) != MHD_YES;
+    if (req->status == 401)
+        failed |= MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer") != MHD_YES;
     if (srv->draining)
         failed |= MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close") != MHD_YES;
     if (failed) {

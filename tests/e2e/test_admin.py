@@ -63,6 +63,7 @@ def test_admin_auth_and_lifecycle(tmp_path, token_config):
     with Daemon(repo, config=token_config) as d:
         st, headers, body = admin(d, "/v1/models/m:unload", token=None)
         assert st == 401 and body["error"]["code"] == "unauthorized"
+        assert headers["WWW-Authenticate"] == "Bearer"
         st, _, body = admin(d, "/v1/models/m:unload", token="wrong-token-wrong-token")
         assert st == 403 and body["error"]["code"] == "forbidden"
         st, _, _ = d.predict("m", [ROW])
