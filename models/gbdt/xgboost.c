@@ -258,7 +258,7 @@ static int ubj_value(ubj_t *u, unsigned char m, size_t at, unsigned depth);
 /* Array or object body after '[' / '{'; `obj` selects keys. */
 static int ubj_container(ubj_t *u, bool obj, size_t at, unsigned depth)
 {
-    size_t self, count_at;
+    size_t self, count_at = 0; /* set whenever typ is (a typed array needs a count) */
     uint64_t count = 0;
     bool counted = false;
     unsigned char m = 0, typ = 0;
