@@ -60,8 +60,11 @@ $(BUILD)/tests/eval_driver: tests/eval/eval_driver.c $(BUILD)/libmodeld.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libmodeld.a $(LDLIBS)
 
+# Only `make fuzz` needs these (libFuzzer ships in clang's runtime package).
+FUZZ_PKGS := clang libclang-rt-14-dev
+
 deps:
-	@missing=""; for p in $(DEB_PKGS); do \
+	@missing=""; for p in $(DEB_PKGS) $(EXTRA_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -90,6 +93,7 @@ $(BUILD)/fuzz/%-replay: tests/fuzz/%.c tests/fuzz/replay.c $(BUILD)/libmodeld.a
 
 # models/ uses only libc, so the fuzz binaries build from its sources alone.
 fuzz:
+	@$(MAKE) --no-print-directory deps EXTRA_PKGS="$(FUZZ_PKGS)"
 	@mkdir -p build/fuzz
 	@for src in $(FUZZ_SRC); do n=$${src##*/}; n=$${n%.c}; \
 	  clang -std=c11 -D_GNU_SOURCE -g -O1 -I. -fsanitize=fuzzer,address,undefined \
