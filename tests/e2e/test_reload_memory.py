@@ -1,11 +1,12 @@
 """Memory over many reloads: 500 reloads of a GBDT model through the admin API, predicting
 between them. Resident memory after all of them stays within 5 % of what it was after the
 first 50 (freed versions are really freed), and the curve is printed for the record."""
+import os
 import shutil
 
 import pytest
 
-from conftest import REPO_ROOT, Daemon
+from conftest import REPO_ROOT, Daemon, modeld_bin
 
 FIXTURE = REPO_ROOT.parent / "shared" / "fixtures" / "gbdt" / "xgb_binary"
 TOKEN = "reload-memory-token-0123456789"
@@ -41,5 +42,9 @@ def test_500_reloads_keep_memory_flat(tmp_path):
         st, _, text = d.request("GET", "/metrics")
         assert 'modeld_model_load_total{model="forest",result="ok"} 501' in text
     print("reloads -> VmRSS KiB:", curve)
+    if "/asan/" in str(modeld_bin()) or os.environ.get("MODELD_WRAPPER"):
+        # ASan's quarantine and valgrind's own heap hold freed memory on purpose; their
+        # leak checks at exit are what counts there.
+        return
     base = curve[0][1]
     assert curve[-1][1] <= base * 1.05, f"RSS grew from {base} KiB to {curve[-1][1]} KiB over 500 reloads: {curve}"
