@@ -3,7 +3,7 @@
  * Why radix: ROC-AUC, average precision, group AUC and NDCG all need rows ranked by
  * score, and at 10^7 rows a comparison sort dominates the evaluation. Keys come from
  * mdl__eval_key, so sorting the integers sorts the scores.
- *   - tiny inputs (<= 32): insertion sort;
+ *   - tiny inputs (<= 32): insertion sort; up to 1024: merge sort;
  *   - up to 64 Ki keys (group and query segments, MSD buckets): LSD with 8-bit digits and
  *     a stack histogram;
  *   - larger, keys alone (the AUC core): MSD first, see msd();
@@ -19,6 +19,7 @@
 #include "internal.h"
 
 #define INSERTION_MAX 32
+#define MERGE_MAX 1024
 #define SMALL_MAX 65536
 
 static void insertion_sort(uint64_t *k, double *p, size_t n)
@@ -36,6 +37,53 @@ static void insertion_sort(uint64_t *k, double *p, size_t n)
         k[j] = key;
         if (p)
             p[j] = pv;
+    }
+}
+
+/* Bottom-up merge sort for a few hundred keys (a typical group or query), where the 8-bit
+ * LSD's 8 x 256 histogram work outweighs the keys: insertion-sorted runs of 16, then
+ * merges between the arrays. Stable: on equal keys the left run goes first. */
+static void merge_sort(uint64_t *keys, double *payload, size_t n, uint64_t *tmp_keys,
+                       double *tmp_payload)
+{
+    const size_t run = 16;
+    for (size_t a = 0; a < n; a += run)
+        insertion_sort(keys + a, payload ? payload + a : NULL, n - a < run ? n - a : run);
+    uint64_t *sk = keys, *dk = tmp_keys;
+    double *sp = payload, *dp = tmp_payload;
+    for (size_t w = run; w < n; w *= 2) {
+        for (size_t a = 0; a < n; a += 2 * w) {
+            size_t m = a + w < n ? a + w : n, e = a + 2 * w < n ? a + 2 * w : n;
+            size_t i = a, j = m, o = a;
+            while (i < m && j < e) {
+                size_t from = sk[j] < sk[i] ? j++ : i++;
+                dk[o] = sk[from];
+                if (sp)
+                    dp[o] = sp[from];
+                o++;
+            }
+            for (; i < m; i++, o++) {
+                dk[o] = sk[i];
+                if (sp)
+                    dp[o] = sp[i];
+            }
+            for (; j < e; j++, o++) {
+                dk[o] = sk[j];
+                if (sp)
+                    dp[o] = sp[j];
+            }
+        }
+        uint64_t *t = sk;
+        sk = dk;
+        dk = t;
+        double *tp = sp;
+        sp = dp;
+        dp = tp;
+    }
+    if (sk != keys) {
+        memcpy(keys, sk, n * sizeof *keys);
+        if (payload)
+            memcpy(payload, sp, n * sizeof *payload);
     }
 }
 
@@ -126,6 +174,8 @@ static void msd(uint64_t *keys, uint64_t *tmp, size_t n, uint32_t *hist)
         size_t a = start[d], m = (d == mask ? n : start[d + 1]) - a;
         if (m <= INSERTION_MAX) {
             insertion_sort(keys + a, NULL, m);
+        } else if (m <= MERGE_MAX) {
+            merge_sort(keys + a, NULL, m, tmp, NULL);
         } else if (m <= SMALL_MAX) {
             memset(hist, 0, sizeof(uint32_t) << 11); /* 8 passes x 256 counts fit */
             radix(keys + a, NULL, m, tmp, NULL, 8, hist);
@@ -140,6 +190,10 @@ int mdl__eval_sort(uint64_t *keys, double *payload, size_t n, uint64_t *tmp_keys
 {
     if (n <= INSERTION_MAX) {
         insertion_sort(keys, payload, n);
+        return 0;
+    }
+    if (n <= MERGE_MAX) {
+        merge_sort(keys, payload, n, tmp_keys, tmp_payload);
         return 0;
     }
     if (n <= SMALL_MAX) {

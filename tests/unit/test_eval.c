@@ -413,7 +413,7 @@ static int cmp_double(const void *a, const void *b)
 static void test_radix_sort_against_qsort(void)
 {
     /* sizes that take each path: insertion, 8-bit, 11-bit digits */
-    const size_t sizes[] = {0, 1, 7, 32, 33, 1000, 65536, 65537, 200000, 3000000};
+    const size_t sizes[] = {0, 1, 7, 32, 33, 100, 1000, 1024, 1025, 65536, 65537, 200000, 3000000};
     for (size_t t = 0; t < N(sizes); t++) {
         size_t n = sizes[t];
         double *v = malloc((n + 1) * sizeof *v), *pay = malloc((n + 1) * sizeof *pay),
