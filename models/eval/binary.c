@@ -91,16 +91,16 @@ static unsigned bin_of(double s, unsigned n_bins)
     return b;
 }
 
-/* Group AUC: rows counted into (group, label) segments, each sorted and merged. */
-static int group_auc(const mdl_eval_input_t *in, mdl_eval_binary_t *ret, mdl_err_t *reterr)
+/* Group AUC: rows counted into (group, label) segments, each sorted and merged. keys, tmp
+ * (and w, tw when weighted) are n-long scratch the caller has finished with. */
+static int group_auc(const mdl_eval_input_t *in, mdl_eval_binary_t *ret, uint64_t *keys,
+                     uint64_t *tmp, double *w, double *tw, mdl_err_t *reterr)
 {
     const size_t n = in->n_labels, n_seg = 2 * in->n_groups;
     const double *wt = in->weights;
     int rc = -ENOMEM;
     size_t *off = calloc(n_seg + 1, sizeof *off), *cur = malloc((n_seg + 1) * sizeof *cur);
-    uint64_t *keys = malloc(n * sizeof *keys), *tmp = malloc(n * sizeof *tmp);
-    double *w = wt ? malloc(n * sizeof *w) : NULL, *tw = wt ? malloc(n * sizeof *tw) : NULL;
-    if (!off || !cur || !keys || !tmp || (wt && (!w || !tw))) {
+    if (!off || !cur) {
         mdl_err_set(reterr, rc, "out of memory for group AUC over %zu rows", n);
         goto out;
     }
@@ -154,10 +154,6 @@ static int group_auc(const mdl_eval_input_t *in, mdl_eval_binary_t *ret, mdl_err
 out:
     free(off);
     free(cur);
-    free(keys);
-    free(tmp);
-    free(w);
-    free(tw);
     return rc;
 }
 
@@ -284,7 +280,7 @@ int mdl_eval_binary(const mdl_eval_input_t *in, const mdl_eval_opts_t *opts,
                    "no positive rows and none predicted positive");
 
     if (in->groups) {
-        if ((rc = group_auc(in, &res, reterr)) < 0)
+        if ((rc = group_auc(in, &res, keys, tmp, w, tw, reterr)) < 0)
             goto out;
     } else {
         res.gauc = undefined("no groups given");
