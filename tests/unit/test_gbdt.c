@@ -355,6 +355,65 @@ static void test_tiny_model(void)
     CHECK_EQ_INT(mdl_kind_gbdt.tabular->score(m.impl, rows, 1, MDL_OUTPUT_MARGIN, out, &err), 0);
     CHECK(out[0] == -1.0);
     release(&m);
+
+    /* a single-leaf tree after a split tree: margin = 0.5 + leaf(x) + 0.25 */
+    if (load_sq(TINY("[]", "gbtree", "2", "[0,0]",
+                     GOOD_TREE ",{'base_weights':[0],'categories':[],'categories_nodes':[],"
+                               "'categories_segments':[],'categories_sizes':[],"
+                               "'default_left':[0],'id':1,'left_children':[-1],"
+                               "'loss_changes':[0],'parents':[2147483647],'right_children':[-1],"
+                               "'split_conditions':[0.25],'split_indices':[0],'split_type':[0],"
+                               "'sum_hessian':[1],'tree_param':{'num_deleted':'0',"
+                               "'num_feature':'3','num_nodes':'1','size_leaf_vector':'0'}}",
+                     "5E-1", "0", "reg:squarederror"), &m, &err) != 0) {
+        CHECK_FAIL_("single leaf: %s", err.msg);
+        return;
+    }
+    CHECK_EQ_INT(mdl_kind_gbdt.tabular->score(m.impl, rows, 5, MDL_OUTPUT_VALUE, out, &err), 0);
+    CHECK(out[0] == -0.25 && out[1] == 2.75 && out[2] == -0.25);
+    CHECK_EQ_INT(mdl_kind_gbdt.tabular->score(m.impl, rows, 2, MDL_OUTPUT_LEAF, out, &err), 0);
+    CHECK(out[0] == 1 && out[1] == 0 && out[2] == 2 && out[3] == 0);
+    release(&m);
+}
+
+/* An XGBoost chain deeper than the perfect layout takes (12 splits): the general walk
+ * must answer. Node 2i splits x0 < i + 1: left is leaf i (value i), right goes on; the last
+ * right child is a leaf of value 100. NaN: default right at even splits, left at odd. */
+static void test_deep_chain(void)
+{
+    enum { DEPTH = 12, N = 2 * DEPTH + 1 };
+    mdl_forest_params_t p = {.flavor = MDL_FOREST_XGBOOST, .task = MDL_TASK_REGRESSION,
+                             .n_features = 1, .n_outputs = 1};
+    mdl_forest_node_in_t nodes[N];
+    mdl_forest_tree_in_t t = {.n_nodes = N, .nodes = nodes, .weight = 1.0};
+    mdl_forest_builder_t *b;
+    mdl_forest_t *f;
+    mdl_err_t err;
+    double rows[DEPTH + 2], out[DEPTH + 2];
+
+    memset(nodes, 0, sizeof nodes);
+    for (int i = 0; i < DEPTH; i++) {
+        nodes[2 * i] = (mdl_forest_node_in_t){.type = MDL_NODE_NUMERIC, .left = 2 * i + 1,
+                                              .right = 2 * i + 2, .threshold = i + 1,
+                                              .default_left = i % 2};
+        nodes[2 * i + 1] = (mdl_forest_node_in_t){.type = MDL_NODE_LEAF, .value = i,
+                                                  .id = 2 * i + 1};
+    }
+    nodes[N - 1] = (mdl_forest_node_in_t){.type = MDL_NODE_LEAF, .value = 100, .id = N - 1};
+    CHECK_EQ_INT(mdl_forest_builder_new(&p, &b, &err), 0);
+    CHECK_EQ_INT(mdl_forest_builder_add_tree(b, &t, &err), 0);
+    CHECK_EQ_INT(mdl_forest_builder_finish(b, &f, &err), 0);
+    for (int i = 0; i <= DEPTH; i++)
+        rows[i] = i + 0.5;
+    rows[DEPTH + 1] = NAN;
+    CHECK_EQ_INT(mdl_forest_score(f, rows, DEPTH + 2, MDL_OUTPUT_MARGIN, out, &err), 0);
+    for (int i = 0; i < DEPTH; i++)
+        CHECK(out[i] == i);
+    CHECK(out[DEPTH] == 100);
+    CHECK(out[DEPTH + 1] == 1);
+    CHECK_EQ_INT(mdl_forest_score(f, rows, DEPTH + 2, MDL_OUTPUT_LEAF, out, &err), 0);
+    CHECK(out[3] == 7 && out[DEPTH] == N - 1 && out[DEPTH + 1] == 3);
+    mdl_forest_free(f);
 }
 
 typedef struct bad_case {
@@ -649,6 +708,7 @@ int main(void)
     RUN(test_shared_xgboost_fixtures);
     RUN(test_own_xgboost_fixtures);
     RUN(test_tiny_model);
+    RUN(test_deep_chain);
     RUN(test_corrupt_json);
     RUN(test_truncated);
     RUN(test_corrupt_ubj);
