@@ -15,7 +15,7 @@ typedef struct predict_job {
     size_t n_rows;
     mdl_output_t output;
     size_t width;       /* values per row */
-    double *out;        /* n_rows x width, owned */
+    double *out;        /* n_rows x width, in the job's own block */
     int columnar;       /* answer "outputs" instead of "predictions" */
     int rc;
     mdl_err_t err;
@@ -25,8 +25,7 @@ static void job_free(predict_job_t *job)
 {
     if (job) {
         free(job->rows);
-        free(job->out);
-        free(job);
+        free(job); /* out lives in the same block */
     }
 }
 
@@ -106,6 +105,7 @@ void mdl_handle_predict(mdl_server_t *srv, mdl_request_t *req)
     predict_job_t *job;
     mdl_err_t err = {0};
     double t0 = mdl_now();
+    size_t width;
     int r;
 
     if (!mdl_model_is_tabular(m)) {
@@ -130,28 +130,22 @@ void mdl_handle_predict(mdl_server_t *srv, mdl_request_t *req)
         mdl_reply_err(req, &err);
         return;
     }
-    job = calloc(1, sizeof *job);
-    if (job) {
-        job->rows = body.rows;
-        job->n_rows = body.n_rows;
-        job->output = body.output;
-        job->columnar = body.columnar;
-        job->width = mdl_model_output_width(m, body.output);
-        job->out = job->width ? malloc(job->n_rows * job->width * sizeof *job->out) : NULL;
-    }
-    if (!job || (job->width && !job->out)) {
-        if (!job)
-            mdl_tabular_body_done(&body);
-        job_free(job);
-        mdl_reply_error(req, 500, "internal", "out of memory");
-        return;
-    }
-    if (!job->width) {
-        job_free(job);
+    width = mdl_model_output_width(m, body.output);
+    if (!width) {
+        mdl_tabular_body_done(&body);
         mdl_reply_error(req, 400, "invalid_argument", "output '%s' is not available for this %s model",
                         body.output_name, m->kind->name);
         return;
     }
+    /* The job and its output in one block (rows <= max_instances keeps the size sane). */
+    job = malloc(sizeof *job + body.n_rows * width * sizeof(double));
+    if (!job) {
+        mdl_tabular_body_done(&body);
+        mdl_reply_error(req, 500, "internal", "out of memory");
+        return;
+    }
+    *job = (predict_job_t){.rows = body.rows, .n_rows = body.n_rows, .output = body.output,
+                           .width = width, .out = (double *)(job + 1), .columnar = body.columnar};
     req->job = job;
     if (job->n_rows * m->n_features <= srv->config.inline_max_values) {
         predict_work(req);

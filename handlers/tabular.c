@@ -312,7 +312,7 @@ static double *new_row(cursor_t *c, mdl_tabular_body_t *b, size_t *cap, size_t m
         return NULL;
     }
     if (b->n_rows == *cap) {
-        size_t ncap = *cap ? *cap * 2 : 16;
+        size_t ncap = *cap ? *cap * 2 : 1; /* one-row requests stay in malloc's small, fast bins */
         double *nr;
         if (ncap > max_rows)
             ncap = max_rows;
