@@ -29,12 +29,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* node.meta: bits 0..7 flags, bits 8..31 feature index (< 2^24 = MDL_FOREST_MAX_FEATURES). */
+/* node.meta: bits 0..7 flags, bits 8..31 feature index (< MDL_FOREST_MAX_FEATURES <= 2^24). */
 #define FN_LEAF 0x01u
 #define FN_CAT 0x02u
 #define FN_DEFAULT_LEFT 0x04u
 #define FN_MISS_SHIFT 3 /* 2 bits: mdl_forest_missing_t */
 #define FN_FEATURE_SHIFT 8
+_Static_assert(MDL_FOREST_MAX_FEATURES <= ((size_t)1 << 24), "feature index must fit node.meta");
 
 typedef struct fnode {
     union {

@@ -72,7 +72,10 @@
 #define MDL_FOREST_MAX_TREES ((size_t)1 << 20)
 #define MDL_FOREST_MAX_NODES ((size_t)1 << 24)       /* per tree */
 #define MDL_FOREST_MAX_TOTAL_NODES ((size_t)1 << 28) /* whole forest */
-#define MDL_FOREST_MAX_FEATURES ((size_t)1 << 24)
+/* Every feature gets a name (generated "f<i>" when the file has none) and rows are dense,
+ * so a file declaring millions of features would cost memory out of proportion to its
+ * size; 2^18 columns is already 2 MiB per row. */
+#define MDL_FOREST_MAX_FEATURES ((size_t)1 << 18)
 #define MDL_FOREST_MAX_OUTPUTS ((size_t)1 << 16)
 #define MDL_FOREST_MAX_CAT_WORDS ((size_t)1 << 20)   /* per tree: 32 Mi categories */
 

@@ -679,8 +679,8 @@ static int check_int(xload_t *x, xv_t arr, const char *path, size_t i, double d,
 }
 
 /* Member `key` of obj: an array of n numbers (n = SIZE_MAX: any length, returned in
- * *ret_n), decoded into a slot of x->dbuf starting at *used. Absent and optional: *ret =
- * NULL. */
+ * *ret_n), decoded into a new buffer owned by x->arrays (freed by free_arrays). Absent and
+ * optional: *ret = NULL. */
 static int get_numbers(xload_t *x, xv_t obj, const char *path, const char *key, size_t n,
                        bool required, double **ret, size_t *ret_n, xv_t *ret_v)
 {
@@ -1025,6 +1025,7 @@ static int load_doc(xload_t *x, xv_t root, mdl_forest_t **ret)
         mdl_json_path_key(p, sizeof p, mpath, "gbtree_model_param");
         if ((r = get(x, model, mpath, "gbtree_model_param", XT_OBJ, true, &mp)) < 0 ||
             (r = get_count(x, mp, p, "num_trees", true, 0, (double)MDL_FOREST_MAX_TREES, &n_trees)) < 0 ||
+            /* checked only: parallel trees are summed like any others (tree_info) */
             (r = get_count(x, mp, p, "num_parallel_tree", false, 1, 1e9, &n_parallel)) < 0)
             return r;
     }

@@ -444,6 +444,11 @@ static const bad_case_t bad_json[] = {
     {"huge num_trees", TINY("[]", "gbtree", "1e12", "[0]", GOOD_TREE, "5E-1", "0",
                             "reg:squarederror"),
      -EBADMSG, "num_trees: 1e+12 is not an integer in 0..1048576"},
+    {"huge num_feature",
+     "{'learner':{'feature_names':[],'learner_model_param':{'base_score':'0.5','num_class':'0',"
+     "'num_feature':'100000000'},'objective':{'name':'reg:squarederror'},"
+     "'gradient_booster':{'name':'gbtree','model':{}}}}",
+     -EBADMSG, "num_feature: 1e+08 is not an integer in 0..262144"},
     {"huge num_nodes", TINY("[]", "gbtree", "1", "[0]",
                             TINY_TREE("0", "[1,-1,-1]", "[2,-1,-1]", "[1,0,0]", "[0.5,-1,2]",
                                       "99999999999"), "5E-1", "0", "reg:squarederror"),
