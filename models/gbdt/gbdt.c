@@ -2,6 +2,7 @@
  * and fills the metadata (task, feature names, class labels) from it. */
 #include "gbdt.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +73,17 @@ int mdl_gbdt_load_mem(const char *name, const char *data, size_t len, mdl_model_
     mdl_forest_t *f = NULL;
     int r;
 
+    /* An object in UBJSON opens with '{' and a key-length marker, in JSON with '{' and
+     * whitespace, a '"' or '}': catch the swapped extension with a message that says so. */
+    bool ubj_bytes = len > 1 && data[0] == '{' && strchr("iUIlL#$", data[1]) && data[1];
+    bool json_bytes = len > 1 && data[0] == '{' && strchr(" \t\r\n\"}", data[1]) && data[1];
+
+    if (strcmp(base, "model.json") == 0 && ubj_bytes)
+        return mdl_err_set(reterr, -EBADMSG, "model.json holds UBJSON, not JSON (XGBoost "
+                           "writes UBJSON for .ubj names): name it model.ubj");
+    if (strcmp(base, "model.ubj") == 0 && json_bytes)
+        return mdl_err_set(reterr, -EBADMSG, "model.ubj holds JSON, not UBJSON: name it "
+                           "model.json");
     if (strcmp(base, "model.json") == 0)
         r = mdl_gbdt_load_xgboost_json(data, len, &f, reterr);
     else if (strcmp(base, "model.ubj") == 0)

@@ -599,6 +599,30 @@ static void test_corrupt_ubj(void)
     }
 }
 
+/* A JSON model saved as model.ubj and the other way round: a message that says so. */
+static void test_swapped_extension(void)
+{
+    char *data;
+    size_t len;
+    mdl_err_t err;
+    mdl_model_t m;
+
+    if (mdl_file_read(OWN_DIR "/dart/model.ubj", 1 << 20, &data, &len, NULL, &err) < 0) {
+        CHECK_FAIL_("%s", err.msg);
+        return;
+    }
+    CHECK_EQ_INT(load_mem("model.json", data, len, &m, &err), -EBADMSG);
+    CHECK(strstr(err.msg, "model.json holds UBJSON") != NULL);
+    free(data);
+    if (mdl_file_read(OWN_DIR "/dart/model.json", 1 << 20, &data, &len, NULL, &err) < 0) {
+        CHECK_FAIL_("%s", err.msg);
+        return;
+    }
+    CHECK_EQ_INT(load_mem("model.ubj", data, len, &m, &err), -EBADMSG);
+    CHECK(strstr(err.msg, "model.ubj holds JSON") != NULL);
+    free(data);
+}
+
 /* The forest builder's own checks, for what a loader might pass. */
 static void test_forest_builder(void)
 {
@@ -717,6 +741,7 @@ int main(void)
     RUN(test_corrupt_json);
     RUN(test_truncated);
     RUN(test_corrupt_ubj);
+    RUN(test_swapped_extension);
     RUN(test_forest_builder);
     RUN(test_load_dir);
     return check_summary();
