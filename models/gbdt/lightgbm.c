@@ -968,9 +968,11 @@ static int read_trees(reader_t *r, span_t l, const char *first_tree, lgb_file_t 
         if (!(sizes = alloc_n(n_sizes, sizeof *sizes)))
             return oom(reterr, -1);
         for (size_t i = 0; next_token(&s, &tok); i++) {
-            if (!parse_int(tok, 1, INT64_MAX / 2, &v)) {
+            /* a tree is no larger than the rest of the file: the sum cannot overflow */
+            if (!parse_int(tok, 1, (long long)(r->end - first_tree), &v)) {
                 rc = fail(reterr, -EBADMSG, h->line[H_TREE_SIZES], -1,
-                          "tree_sizes[%zu] '%.*s' is not a positive integer", i, QUOTE(tok));
+                          "tree_sizes[%zu] '%.*s' is not an integer in 1..%zu (the bytes after "
+                          "the header)", i, QUOTE(tok), (size_t)(r->end - first_tree));
                 goto out;
             }
             sizes[i] = (uint64_t)v;

@@ -821,6 +821,16 @@ static void test_corrupt_misc(void)
     s = model_text(1, 2, "objective=regression\n", three, 3, true);
     char *bad = subst(s, "tree_sizes=", "tree_sizes=1");
     CHECK_EQ_INT(load_str(bad, &f, &err), -EBADMSG);
+    CHECK_MSG(err, "tree_sizes[0] '1");
+    free(bad);
+    /* first size one byte short: tree 1 is not where tree_sizes puts it */
+    char *first = strstr(s, "tree_sizes=") + strlen("tree_sizes="), *end;
+    long size0 = strtol(first, &end, 10);
+    char from[64], to[64];
+    snprintf(from, sizeof from, "tree_sizes=%.*s", (int)(end - first), first);
+    snprintf(to, sizeof to, "tree_sizes=%ld", size0 - 1);
+    bad = subst(s, from, to);
+    CHECK_EQ_INT(load_str(bad, &f, &err), -EBADMSG);
     CHECK_MSG(err, "tree_sizes says");
     free(bad);
     char *sz = strstr(s, "tree_sizes="), *nl = strchr(sz, '\n'), *last = nl;
