@@ -8,7 +8,7 @@
       copy the files in place, then create REPO/M/<v>/READY. t0 is taken right before the
       rename / the READY creation; then :predict is sent in a tight loop on one keep-alive
       connection until an answer says "version": v (t1). Prints one JSON line per publish:
-      detect_ms = t1 - t0, polls, non-200 answers, versions seen, and the load time modeld
+      detect_ms = t1 - t0, polls (count, slowest round trip, how many over 5 ms), non-200 answers, versions seen, and the load time modeld
       itself recorded (delta of modeld_model_load_duration_seconds_sum for M). After each
       publish the previous version folder is removed and it waits --gap-s before the next.
 
@@ -72,10 +72,14 @@ def publish(a):
                 shutil.copyfile(os.path.join(a.src, f), os.path.join(vdir, f))
             t0 = time.monotonic()
             open(os.path.join(vdir, "READY"), "w").close()
-        polls, bad, seen, t1 = 0, {}, set(), None
+        polls, bad, seen, t1, slow, worst = 0, {}, set(), None, 0, 0.0
         while time.monotonic() - t0 < a.timeout_s:
+            tp = time.monotonic()
             try:
                 code, resp = request(c, "POST", path, body)
+                rtt = time.monotonic() - tp
+                worst = max(worst, rtt)
+                slow += rtt > 0.005
             except (OSError, http.client.HTTPException) as e:
                 bad[type(e).__name__] = bad.get(type(e).__name__, 0) + 1
                 c.close()
@@ -94,7 +98,8 @@ def publish(a):
         loads = after["count"] - before["count"]
         rec = {"model": a.model, "mode": a.mode, "version": v,
                "detect_ms": None if t1 is None else round((t1 - t0) * 1000, 2),
-               "polls": polls, "non_200": bad, "versions_seen": sorted(seen),
+               "polls": polls, "max_poll_ms": round(worst * 1000, 2), "polls_over_5ms": slow,
+               "non_200": bad, "versions_seen": sorted(seen),
                "loads": loads,
                "load_ms": round((after["sum"] - before["sum"]) * 1000 / loads, 2) if loads else None}
         print(json.dumps(rec), flush=True)

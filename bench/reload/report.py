@@ -46,17 +46,19 @@ L.append(f"# Hot reload: detect-to-serving, :predict latency during reloads ({en
 L.append("")
 L.append(f"- machine: {sh('nproc')} CPUs, {cpu}, kernel {sh('uname -r')}; shared and noisy; "
          f"load average at the end {' '.join(open('/proc/loadavg').read().split()[:3])}")
-L.append(f"- modeld {sh('git rev-parse --short HEAD')}{dirty}, `--log-level warn`, repository_poll_ms "
+L.append(f"- modeld: {env.get('MODELD_DESC', '?')}; tree at {sh('git rev-parse --short HEAD')}{dirty}; `--log-level warn`, repository_poll_ms "
          f"{env['RELOAD_POLL_MS']}, repository_settle_ms {env['RELOAD_SETTLE_MS']}; {env['PIN_DESC']}")
 L.append(f"- large model: XGBoost binary:logistic, {train.get('trees', '?')} trees of depth <= 10, "
          f"{mb:.1f} MB JSON (synthetic data, trained in {train.get('train_s')} s)")
 L.append("")
 L.append("Detect-to-serving: time from rename(2) of the staged folder / creation of READY to the first "
          ":predict answered by the new version (polled on one keep-alive connection); load = modeld's own "
-         "modeld_model_load_duration_seconds for that version.")
+         "modeld_model_load_duration_seconds for that version; mean ms per poll = detect time / :predict calls "
+         "made while waiting (one keep-alive connection, so this is the round trip of the polled model's "
+         ":predict during the load).")
 L.append("")
-L.append("| model | publish | n | median ms | p90 ms | min ms | max ms | load median ms | non-200 while polling | versions answering |")
-L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
+L.append("| model | publish | n | median ms | p90 ms | min ms | max ms | load median ms | mean ms per poll | slowest poll ms (median) | non-200 while polling | versions answering |")
+L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
 for m in ("lr", "gb"):
     for mode in ("rename", "ready"):
         rs = [r for r in det if r["model"] == m and r["mode"] == mode]
@@ -68,7 +70,8 @@ for m in ("lr", "gb"):
         odd = [r["versions_seen"] for r in rs if not set(r["versions_seen"]) <= {r["version"] - 1, r["version"]}]
         name = "LR breast_cancer" if m == "lr" else f"XGBoost {mb:.0f} MB"
         L.append(f"| {name} | {mode} | {len(ds)} | {med(ds):.1f} | {pct(ds, 0.9):.1f} | {min(ds):.1f} | "
-                 f"{max(ds):.1f} | {med(lds):.1f} | {bad} | {'previous or new only' if not odd else odd} |")
+                 f"{max(ds):.1f} | {med(lds):.1f} | {sum(ds) / max(1, sum(r['polls'] for r in rs)):.2f} | "
+                 f"{med([r.get('max_poll_ms', float('nan')) for r in rs]):.1f} | {bad} | {'previous or new only' if not odd else odd} |")
 L.append("")
 L.append(f"`:predict` on the LR model (bc) with `wrk -t{env['BENCH_THREADS']} -c{env['BENCH_CONNS']} "
          f"-d{env['BENCH_DURATION']} --latency -s bench/predict.lua` (keep-alive), {env['BENCH_REPS']} rounds, "

@@ -129,6 +129,10 @@ dur_s() { local d=$1; case $d in *s) echo "${d%s}" ;; *m) echo $((${d%m} * 60)) 
 
 # --- 0. models, repository, config ---------------------------------------------------------
 START_DATE=$(date -u '+%Y-%m-%d %H:%M UTC')
+# run a private copy: others may rebuild build/modeld during the run
+cp "$MODELD_BIN" "$TMP/modeld"
+MODELD_DESC="$MODELD_BIN built $(date -u -r "$MODELD_BIN" '+%H:%M UTC'), sha256 $(sha256sum "$TMP/modeld" | cut -c1-12)"
+MODELD_BIN=$TMP/modeld
 if [ -z "$GBDT_SRC" ]; then
     log "training the ~$GBDT_MB MB XGBoost model (synthetic data; bounded to 5 minutes)"
     GBDT_SRC=$TMP/gbdt
@@ -272,7 +276,7 @@ HWM_KB=$(awk '/^VmHWM:/ {print $2}' "/proc/$MODELD_PID/status")
 WARN_LINES=$(grep -c . "$TMP/modeld.log" || true)
 
 # --- 3. report ------------------------------------------------------------------------------------
-export START_DATE PIN_DESC BENCH_DURATION BENCH_THREADS BENCH_REPS BENCH_CONNS RELOAD_POLL_MS \
+export MODELD_DESC START_DATE PIN_DESC BENCH_DURATION BENCH_THREADS BENCH_REPS BENCH_CONNS RELOAD_POLL_MS \
     RELOAD_SETTLE_MS RELOAD_INTERVAL_S RELOAD_GAP_S GB_BYTES RSS_KB HWM_KB WARN_LINES
 "$PYTHON" bench/reload/report.py "$TMP" "$BENCH_OUT"
 log "report written to $BENCH_OUT"
