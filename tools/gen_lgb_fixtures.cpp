@@ -18,6 +18,11 @@
 // (all NaN, zeros, -0, values around LightGBM's zero threshold 1e-35f, +-1e30).
 #include <LightGBM/c_api.h>
 
+// The LightGBM release this is built against, for meta.json (-DLGB_VERSION=\"v3.3.5\").
+#ifndef LGB_VERSION
+#define LGB_VERSION "v4.6.0"
+#endif
+
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -260,7 +265,7 @@ void predict_and_write(const std::string &dir, const std::vector<double> &rows, 
     *ret_classes = n_class;
 }
 
-void run_case(const Case &c, const std::string &root) {
+void run_case(const Case &c, const std::string &root, const std::string &prefix) {
     rng_state = 88172645463325252ull ^ (uint64_t)std::hash<std::string>()(c.name);
     std::vector<double> xtr, xte;
     std::vector<float> ytr, yte;
@@ -285,7 +290,7 @@ void run_case(const Case &c, const std::string &root) {
         check(LGBM_BoosterUpdateOneIter(bst, &finished), "update");
         if (finished) break;
     }
-    std::string dir = root + "/" + c.name;
+    std::string dir = root + "/" + prefix + c.name;
     mkdir(dir.c_str(), 0755);
     std::string model_path = dir + "/model.txt";
     check(LGBM_BoosterSaveModel(bst, 0, -1, 0, model_path.c_str()), "save");
@@ -330,13 +335,13 @@ void run_case(const Case &c, const std::string &root) {
     predict_and_write(dir, rows, c.n_feat, &iters, &n_trees, &n_class);
     FILE *m = fopen((dir + "/meta.json").c_str(), "w");
     fprintf(m,
-            "{\n \"library\": \"lightgbm v4.6.0 (C API, built from source)\",\n"
+            "{\n \"library\": \"lightgbm " LGB_VERSION " (C API, built from source)\",\n"
             " \"generator\": \"tools/gen_lgb_fixtures.cpp\",\n \"params\": \"%s\",\n"
             " \"rounds\": %d,\n \"num_trees\": %d,\n \"num_class\": %d,\n \"num_features\": %d,\n"
             " \"num_rows\": %zu,\n \"notes\": \"%s\"\n}\n",
             params.c_str(), iters, n_trees, n_class, c.n_feat, n, c.notes);
     fclose(m);
-    printf("%-12s %3d trees, %zu rows\n", c.name, n_trees, n);
+    printf("%-12s %3d trees, %zu rows\n", (prefix + c.name).c_str(), n_trees, n);
 }
 
 }  // namespace
@@ -399,12 +404,29 @@ int main(int argc, char **argv) {
         printf("%s: %zu rows, %d trees\n", argv[2], rows.size() / nf, trees);
         return 0;
     }
-    if (argc != 2) {
-        fprintf(stderr, "usage: %s OUT_DIR | --check FIXTURE_DIR | --predict FIXTURE_DIR\n",
+    if (argc < 2 || argv[1][0] == '-') {
+        fprintf(stderr,
+                "usage: %s OUT_DIR [--prefix P] [CASE...] | --check FIXTURE_DIR | --predict "
+                "FIXTURE_DIR\n",
                 argv[0]);
         return 2;
     }
+    // --prefix P names the folders P<case> (v3_ for the cases made with LightGBM v3.3.5);
+    // CASE... picks cases (default: all).
+    std::string prefix;
+    std::vector<std::string> only;
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "--prefix") && i + 1 < argc)
+            prefix = argv[++i];
+        else
+            only.push_back(argv[i]);
+    }
     mkdir(argv[1], 0755);
-    for (const Case &c : cases) run_case(c, argv[1]);
+    for (const Case &c : cases) {
+        bool pick = only.empty();
+        for (auto &o : only) pick |= o == c.name;
+        if (!pick) continue;
+        run_case(c, argv[1], prefix);
+    }
     return 0;
 }
