@@ -141,3 +141,35 @@ def test_broken_artifact_fails_alone(daemon):
     assert_error(daemon.predict("broken", [[0]]), 503, "model_not_ready")
     # wrong width is the caller's fault
     assert_error(daemon.predict("xgb_binary_json", [[0, 1]]), 400, "invalid_argument")
+
+
+def test_bundled_xgboost_demo(demo_repo):
+    """conf/models/xgb_breast_cancer (tools/train_demo_xgb.py) serves what XGBoost itself
+    predicts from the shipped file, by position and by the feature names in the model."""
+    import numpy as np
+    import xgboost as xgb
+    from sklearn.datasets import load_breast_cancer
+
+    art = demo_repo / "xgb_breast_cancer" / "1" / "model.json"
+    bst = xgb.Booster(model_file=str(art))
+    data = load_breast_cancer()
+    want = bst.predict(xgb.DMatrix(data.data, feature_names=bst.feature_names)).tolist()
+    margin = bst.predict(xgb.DMatrix(data.data, feature_names=bst.feature_names),
+                         output_margin=True).tolist()
+    with Daemon(demo_repo) as d:
+        st, _, meta = d.request("GET", "/v1/models/xgb_breast_cancer")
+        assert st == 200, meta
+        assert meta["kind"] == "gbdt" and meta["task"] == "binary", meta
+        names = [i["name"] for i in meta["inputs"]]
+        assert names == bst.feature_names
+        rows = data.data.tolist()
+        compare("xgb_breast_cancer", "value", predict_ok(d, "xgb_breast_cancer", rows),
+                [[w] for w in want])
+        compare("xgb_breast_cancer", "margin",
+                predict_ok(d, "xgb_breast_cancer", rows, output="margin"), [[m] for m in margin])
+        named = [dict(zip(names, r)) for r in rows[:20]]
+        compare("xgb_breast_cancer", "value by name", predict_ok(d, "xgb_breast_cancer", named),
+                [[w] for w in want[:20]])
+        # the LR demo takes the very same named rows
+        st, _, body = d.predict("breast_cancer", named)
+        assert st == 200, body
