@@ -19,8 +19,10 @@
  * (the unit tests compare every batch size against one whole batch, bit for bit).
  * Measured (tools/gbdt_speed.c, issue-3 shape: 1000 trees of depth 8, 100 features,
  * shared 2-core VM under load): general layout, one walk at a time ~237 us/row at batch 1
- * and ~123 at 10000; lockstep ~72 / ~50; perfect layout ~40-55 / ~18-21. A layout with
- * 3-level subtrees per cache line (for batch 1) measured no better and was dropped. */
+ * and ~123 at 10000; lockstep ~72 / ~50; perfect layout ~40-55 / ~18-21; with the lane
+ * loops unrolled (idx in registers) ~35-45 / ~14-15. A layout with 3-level subtrees per
+ * cache line (for batch 1), 32-500 lanes per row, and a branch-free LightGBM step measured
+ * no better and were dropped. */
 #include "forest.h"
 
 #include <float.h>
@@ -871,9 +873,11 @@ static void margins_perfect(const mdl_forest_t *f, const float *xs, size_t n_row
                 const pnode_t *pn = f->p_nodes + t * n_int;
                 for (unsigned l = 0; l < P_ROW_LANES; l++)
                     idx[l] = 0;
-                for (unsigned d = 0; d < D; d++)
+                for (unsigned d = 0; d < D; d++) {
+#pragma GCC unroll 16
                     for (unsigned l = 0; l < P_ROW_LANES; l++)
                         idx[l] = 2 * idx[l] + 1 + pstep(pn + l * n_int, idx[l], x);
+                }
                 for (unsigned l = 0; l < P_ROW_LANES; l++) {
                     float v = f->p_leaves[(t + l) * n_leaf + idx[l] - n_int];
                     uint32_t g = f->trees[t + l].group;
@@ -903,9 +907,11 @@ static void margins_perfect(const mdl_forest_t *f, const float *xs, size_t n_row
                 const float *x = xs + (r0 + r) * nf;
                 for (unsigned l = 0; l < P_BLOCK_LANES; l++)
                     idx[l] = 0;
-                for (unsigned d = 0; d < D; d++)
+                for (unsigned d = 0; d < D; d++) {
+#pragma GCC unroll 16
                     for (unsigned l = 0; l < P_BLOCK_LANES; l++)
                         idx[l] = 2 * idx[l] + 1 + pstep(pn, idx[l], x + l * nf);
+                }
                 for (unsigned l = 0; l < P_BLOCK_LANES; l++) {
                     double *mg = &m[(r0 + r + l) * k + g];
                     *mg = (double)((float)*mg + pl[idx[l] - n_int]);
