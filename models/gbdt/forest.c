@@ -763,6 +763,7 @@ static inline __attribute__((always_inline)) void walk_lanes(const mdl_forest_t 
 
     do {
         active = 0;
+#pragma GCC unroll 8
         for (unsigned l = 0; l < lanes; l++) {
             const fnode_t *n = &nodes[idx[l]];
             if (!(n->meta & FN_LEAF)) {
