@@ -15,7 +15,11 @@
   driver.py reload --addr H:P --model M --token-file F --interval-s S --out FILE
       POST /v1/models/M:reload (bearer token) every S seconds (start to start; back to back
       when a reload takes longer) until SIGTERM; one line per call in FILE:
-      "<start offset s> <http code> <duration ms>".
+      "<start offset s> <http code> <duration ms> <start, CLOCK_MONOTONIC s>".
+
+  driver.py probe --addr H:P --path P --body JSON --seconds S --out FILE
+      one keep-alive connection, POST P back to back for S seconds; one line per request in
+      FILE: "<start, CLOCK_MONOTONIC s> <round trip ms> <http code>" (to line up with reload).
 """
 import argparse, http.client, json, os, re, shutil, signal, sys, time
 
@@ -131,11 +135,31 @@ def reload(a):
         finally:
             c.close()
         t1 = time.monotonic()
-        out.write(f"{t0 - t_start:.3f} {code} {(t1 - t0) * 1000:.1f}\n")
+        out.write(f"{t0 - t_start:.3f} {code} {(t1 - t0) * 1000:.1f} {t0:.6f}\n")
         rest = a.interval_s - (t1 - t0)
         while rest > 0 and not stop:
             time.sleep(min(rest, 0.05))
             rest = a.interval_s - (time.monotonic() - t0)
+    return 0
+
+
+def probe(a):
+    c = conn(a.addr)
+    body = a.body.encode()
+    out = open(a.out, "w")
+    end = time.monotonic() + a.seconds
+    while True:
+        t0 = time.monotonic()
+        if t0 >= end:
+            break
+        try:
+            code, _ = request(c, "POST", a.path, body)
+        except (OSError, http.client.HTTPException):
+            code = 0
+            c.close()
+            c = conn(a.addr)
+        out.write(f"{t0:.6f} {(time.monotonic() - t0) * 1000:.3f} {code}\n")
+    out.close()
     return 0
 
 
@@ -154,8 +178,12 @@ def main():
     for k in ("addr", "model", "token_file", "out"):
         r.add_argument("--" + k.replace("_", "-"), dest=k, required=True)
     r.add_argument("--interval-s", type=float, default=1.5)
+    q = sub.add_parser("probe")
+    for k in ("addr", "path", "body", "out"):
+        q.add_argument("--" + k, required=True)
+    q.add_argument("--seconds", type=float, default=20.0)
     a = ap.parse_args()
-    return publish(a) if a.cmd == "publish" else reload(a)
+    return {"publish": publish, "reload": reload, "probe": probe}[a.cmd](a)
 
 
 if __name__ == "__main__":

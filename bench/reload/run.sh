@@ -25,7 +25,7 @@
 # CPU 0, wrk and the drivers on the other CPUs, as in bench/run.sh. BENCH_PIN=0: no pinning.
 #
 # Knobs: MODELD_BIN (build/modeld), RELOAD_POLL_MS (2000), RELOAD_SETTLE_MS (500),
-# RELOAD_PUBLISHES (12), RELOAD_GAP_S (1.0), RELOAD_INTERVAL_S (1.5), GBDT_MB (30),
+# RELOAD_PUBLISHES (12), RELOAD_DETECT (1; 0 skips step 1), RELOAD_GAP_S (1.0), RELOAD_INTERVAL_S (1.5), GBDT_MB (30),
 # BENCH_CONNS (16), BENCH_DURATION (10s), BENCH_REPS (3), BENCH_PIN (auto|0|1),
 # BENCH_OUT (bench/reload/last-run.md), BENCH_KEEP_TMP (0), GBDT_SRC (a folder with the
 # model.json + row.json of an earlier train_gbdt.py run, to skip training).
@@ -39,6 +39,7 @@ PYTHON=${PYTHON:-/usr/bin/python3}
 RELOAD_POLL_MS=${RELOAD_POLL_MS:-2000}
 RELOAD_SETTLE_MS=${RELOAD_SETTLE_MS:-500}
 RELOAD_PUBLISHES=${RELOAD_PUBLISHES:-12}
+RELOAD_DETECT=${RELOAD_DETECT:-1}
 RELOAD_GAP_S=${RELOAD_GAP_S:-1.0}
 RELOAD_INTERVAL_S=${RELOAD_INTERVAL_S:-1.5}
 GBDT_MB=${GBDT_MB:-30}
@@ -211,7 +212,8 @@ log "gb :reload: $(head -c 300 "$TMP/body")"
 : >"$TMP/detect.jsonl"
 v_lr=2
 v_gb=2
-for mode in rename ready; do
+MODES="rename ready"; [ "$RELOAD_DETECT" = 1 ] || MODES=""
+for mode in $MODES; do
     for m in lr gb; do
         if [ $m = lr ]; then v=$v_lr body=$LR_BODY; else v=$v_gb body=$GB_BODY; fi
         log "detect: $RELOAD_PUBLISHES publishes of $m by $mode (versions $v..)"
