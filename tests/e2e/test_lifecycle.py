@@ -67,7 +67,7 @@ def test_readyz_goes_ready_as_models_load(tmp_path):
             hst, _, hbody = d.request("GET", "/healthz")
             seen.append((st, body, hst, hbody))
             return st == 200
-        assert poll(20, step, interval=0.005), f"/readyz never 200; last {seen[-1]!r}"
+        assert poll(60, step, interval=0.02), f"/readyz never 200; last {seen[-1]!r}"
         st, _, body = d.predict("big", [[1.0] * 200_000])
         assert st == 200, body
         assert body["predictions"][0] == pytest.approx(lr_expected(weights, 0.1, [1.0] * 200_000),
