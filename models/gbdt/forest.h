@@ -57,7 +57,9 @@
  *   LEAF    n_trees numbers: the `id` of the leaf reached in each tree, in tree order.
  *
  * Threads: a builder belongs to one thread. A finished forest is immutable; any number of
- * threads may score it at once. Scoring does not allocate. No function here logs. */
+ * threads may score it at once. Scoring allocates at most a scratch buffer or two per call
+ * (float copies of a block of rows, margins for ARGMAX), never per row; -ENOMEM if that
+ * fails. No function here logs. */
 #ifndef MDL_GBDT_FOREST_H
 #define MDL_GBDT_FOREST_H
 
@@ -200,7 +202,7 @@ const mdl_forest_info_t *mdl_forest_info(const mdl_forest_t *f);
 size_t mdl_forest_output_width(const mdl_forest_t *f, mdl_output_t kind);
 
 /* Scores n_rows rows (row-major, n_features doubles each; NaN = missing) into out
- * (n_rows x output_width). 0, or -EINVAL for an unsupported kind. Any thread. */
+ * (n_rows x output_width). 0, -EINVAL for an unsupported kind, or -ENOMEM. Any thread. */
 int mdl_forest_score(const mdl_forest_t *f, const double *rows, size_t n_rows, mdl_output_t kind,
                      double *out, mdl_err_t *reterr);
 
