@@ -147,7 +147,8 @@ void mdl_handle_predict(mdl_server_t *srv, mdl_request_t *req)
     *job = (predict_job_t){.rows = body.rows, .n_rows = body.n_rows, .output = body.output,
                            .width = width, .out = (double *)(job + 1), .columnar = body.columnar};
     req->job = job;
-    if (job->n_rows * m->n_features <= srv->config.inline_max_values) {
+    /* Cheap batches are scored here on the loop: a thread hop costs more than they do. */
+    if (job->n_rows * (m->cost_per_row ? m->cost_per_row : m->n_features) <= srv->config.inline_max_values) {
         predict_work(req);
         predict_reply(srv, req, 0);
         return;

@@ -83,6 +83,9 @@ struct mdl_model {
     char artifact[512];       /* path of the artifact that was loaded */
     char sha256[65];          /* of the artifact bytes, hex */
     size_t artifact_bytes;
+    size_t cost_per_row;      /* rough work to score one row (multiply-adds, node visits),
+                                 for deciding what is cheap enough for the event loop;
+                                 0 = n_features */
     size_t *_by_name;         /* private: feature columns sorted by name */
 };
 

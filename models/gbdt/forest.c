@@ -736,6 +736,8 @@ static inline double lgb_leaf_value(const mdl_forest_t *f, const ftree_t *t, con
             double x = row[f->lin_feat[a->lin_off + j]];
             if (isnan(x))
                 return leaf->u.value;
+            if (fabs(x) <= LGB_ZERO) /* LightGBM's C API reads these as 0 (see the splits) */
+                x = 0.0;
             out += f->lin_coef[a->lin_off + j] * x;
         }
         return out;

@@ -59,6 +59,8 @@ static int fill_model(mdl_forest_t *f, mdl_model_t *m, mdl_err_t *reterr)
         }
     }
     m->task = info->task;
+    /* A row visits about one node per level of each tree. */
+    m->cost_per_row = info->n_trees ? info->n_trees * 8 : 1;
     m->impl = f;
     return 0;
 nomem:
