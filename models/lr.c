@@ -1167,16 +1167,13 @@ int mdl_lr_load_mem(const char *data, size_t len, mdl_model_t *m, mdl_err_t *ret
 static int lr_load(const char *path, const mdl_load_opts_t *opts, mdl_model_t *m,
                    mdl_err_t *reterr)
 {
-    size_t max = MDL_LR_MAX_FILE_BYTES, len;
+    size_t len;
     char *data;
     int r;
 
-    if (opts && opts->max_artifact_bytes && opts->max_artifact_bytes < max)
-        max = opts->max_artifact_bytes;
-    r = mdl_file_read(path, max, &data, &len, m->sha256, reterr);
+    r = mdl_model_read_artifact(path, opts, MDL_LR_MAX_FILE_BYTES, m, &data, &len, reterr);
     if (r < 0)
         return r;
-    m->artifact_bytes = len; /* hashed from the very bytes parsed */
     r = mdl_lr_load_mem(data, len, m, reterr);
     free(data);
     return r;

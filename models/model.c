@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "gbdt/gbdt.h"
+#include "file.h"
 #include "lr.h"
 #include "sha256.h"
 
@@ -232,6 +233,20 @@ long mdl_model_category_index(const mdl_model_t *m, size_t col, const char *valu
         if (strcmp(f->categories[i], value) == 0)
             return (long)i;
     return -1;
+}
+
+int mdl_model_read_artifact(const char *path, const mdl_load_opts_t *opts, size_t kind_max,
+                            mdl_model_t *m, char **ret_data, size_t *ret_len, mdl_err_t *reterr)
+{
+    size_t max = kind_max;
+    int r;
+
+    if (opts && opts->max_artifact_bytes && opts->max_artifact_bytes < max)
+        max = opts->max_artifact_bytes;
+    r = mdl_file_read(path, max, ret_data, ret_len, m->sha256, reterr);
+    if (r == 0)
+        m->artifact_bytes = *ret_len;
+    return r;
 }
 
 int mdl_model_alloc_features(mdl_model_t *m, size_t n)

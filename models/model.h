@@ -115,6 +115,12 @@ long mdl_model_category_index(const mdl_model_t *m, size_t col, const char *valu
 
 const char *mdl_task_name(mdl_task_t t);
 
+/* For loaders that parse the artifact from memory: reads it whole, refusing more than
+ * kind_max bytes (or opts->max_artifact_bytes if lower), and hashes those same bytes into
+ * m->sha256 / m->artifact_bytes. The caller frees *ret_data. */
+int mdl_model_read_artifact(const char *path, const mdl_load_opts_t *opts, size_t kind_max,
+                            mdl_model_t *m, char **ret_data, size_t *ret_len, mdl_err_t *reterr);
+
 /* Helpers for loaders: allocate m->features / m->classes (zeroed). 0 or -ENOMEM. */
 int mdl_model_alloc_features(mdl_model_t *m, size_t n);
 int mdl_model_alloc_classes(mdl_model_t *m, size_t n);
