@@ -17,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "file.h"
 #include "json.h"
 
 /* Bounds on compiling the preprocessing tree. A column transformer can copy a column many

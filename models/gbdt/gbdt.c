@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "models/file.h"
 
 static const char *base_name(const char *path)
 {
