@@ -6,7 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <time.h>
 #include <uv.h>
 
@@ -453,6 +456,11 @@ static int warm_up(load_job_t *job)
 static void on_load_work(uv_work_t *req)
 {
     load_job_t *job = req->data;
+
+    /* Loading competes with serving only for what is left over: on a one-core container
+     * the event loop keeps its latency while a large model parses (measured: p90 0.4 ms ->
+     * 3.5 ms at nice 0). This pool runs only loads and frees, so the setting can stay. */
+    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
     mdl_load_opts_t opts = {.kind = job->kind[0] ? job->kind : NULL,
                             .max_artifact_bytes = job->reg->opts.max_model_bytes};
     double t0 = uv_hrtime() / 1e9;
@@ -646,11 +654,9 @@ static bool scan_model(mdl_registry_t *reg, mdl_slot_t *slot, const char *dir, b
         }
         if (v->loading || (v->model && v->sig == sig) || sig == v->failed_sig)
             continue;
-        /* Changed files load once they are complete: marked READY, or unchanged since the
-         * previous scan and settle_ms old. */
-        if (!initial && !reg->no_settle && !ready_marker &&
-            (sig != v->seen_sig || newest > now - reg->opts.settle_ms / 1000.0)) {
-            v->seen_sig = sig;
+        /* Changed files load once they are complete: marked READY, or not modified for
+         * settle_ms (a folder renamed in with older files loads at once). */
+        if (!initial && !reg->no_settle && !ready_marker && newest > now - reg->opts.settle_ms / 1000.0) {
             v->settling = settling = true;
             continue;
         }
@@ -949,7 +955,7 @@ int mdl_registry_reload(mdl_registry_t *reg, const char *name, mdl_err_t *reterr
         slot->unloaded = false;
         /* Forget what was loaded from, so every selected version loads again. */
         for (size_t i = 0; i < slot->n_versions; i++)
-            slot->versions[i].sig = slot->versions[i].failed_sig = slot->versions[i].seen_sig = 0;
+            slot->versions[i].sig = slot->versions[i].failed_sig = 0;
     }
     mdl_log_event(MDL_LOG_INFO, "model_reload_requested", "model", name, NULL);
     return admin_slot(reg, name, reterr) ? 0 : -ENOENT;

@@ -34,7 +34,6 @@ typedef struct mdl_version {
     mdl_model_t *model;       /* loaded (one reference owned here), or NULL */
     double loaded_at;         /* unix seconds */
     uint64_t sig;             /* signature of the files `model` was loaded from */
-    uint64_t seen_sig;        /* signature at the last scan (settling) */
     uint64_t failed_sig;      /* files whose load failed: not retried until they change */
     bool loading;
     bool settling;            /* changed files seen, waiting for them to be complete */
