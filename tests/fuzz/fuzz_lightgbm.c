@@ -1,48 +1,12 @@
 /* libFuzzer target: the LightGBM text loader (models/gbdt/lightgbm.c) on arbitrary bytes,
  * then every output kind of whatever loads on a few rows (NaN, zero, large, categorical
  * edges). A load either succeeds or fails with a message and one of the loader's codes. */
-#include <math.h>
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include "models/gbdt/forest.h"
-#include "models/gbdt/gbdt.h"
+#include "fuzz_forest.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const double probe[] = {NAN, 0.0, -0.0, 1e-36, -0.5, 3.7, -1.0, 1e300, -INFINITY, 40.0};
-    mdl_forest_t *f = NULL;
-    mdl_err_t err;
-    int r;
-
-    memset(&err, 0, sizeof err);
-    r = mdl_gbdt_load_lightgbm((const char *)data, size, &f, &err);
-    if (r < 0) {
-        if ((r != -EBADMSG && r != -E2BIG && r != -ENOMEM) || err.code != r || !err.msg[0])
-            abort();
-        return 0;
-    }
-    const mdl_forest_info_t *info = mdl_forest_info(f);
-    size_t nf = info->n_features, nr = sizeof probe / sizeof probe[0];
-    size_t w = mdl_forest_output_width(f, MDL_OUTPUT_LEAF);
-    if (mdl_forest_output_width(f, MDL_OUTPUT_MARGIN) > w)
-        w = mdl_forest_output_width(f, MDL_OUTPUT_MARGIN);
-    if (nf <= 4096 && w <= 4096) {
-        double *rows = malloc(nr * nf * sizeof *rows), *out = malloc(nr * w * sizeof *out);
-        if (rows && out) {
-            for (size_t i = 0; i < nr; i++)
-                for (size_t j = 0; j < nf; j++)
-                    rows[i * nf + j] = probe[(i + j) % nr];
-            for (int k = MDL_OUTPUT_VALUE; k <= MDL_OUTPUT_LEAF; k++)
-                if (mdl_forest_score(f, rows, nr, (mdl_output_t)k, out, &err) < 0)
-                    abort();
-        }
-        free(rows);
-        free(out);
-    }
-    mdl_forest_free(f);
-    return 0;
+    return fuzz_forest(mdl_gbdt_load_lightgbm, data, size, probe, sizeof probe / sizeof probe[0]);
 }
