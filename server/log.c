@@ -224,17 +224,6 @@ void mdl_log_event(mdl_log_level_t level, const char *event, ...)
     write_all(l.buf, l.len);
 }
 
-void mdl_log(mdl_log_level_t level, const char *fmt, ...)
-{
-    char msg[1024];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    mdl_log_event(level, "message", "msg", msg, NULL);
-}
-
 int mdl_log_access(const mdl_access_entry_t *e)
 {
     line_t l;

@@ -20,8 +20,6 @@ void mdl_log_setup(mdl_log_level_t level, mdl_log_format_t format);
  * pairs terminated by NULL. Values are quoted/escaped as the format requires. */
 void mdl_log_event(mdl_log_level_t level, const char *event, ...) __attribute__((sentinel));
 
-/* Printf-style convenience for a message-only event. */
-void mdl_log(mdl_log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 typedef struct mdl_access_entry {
     const char *request_id, *method, *path, *model; /* model: "" if none */
