@@ -550,7 +550,6 @@ int mdl_http_start(mdl_server_t *srv, char *bound, size_t bound_size, mdl_err_t 
     mdl_http_t *http = calloc(1, sizeof *http);
     const mdl_config_t *c = &srv->config;
     struct sockaddr_storage addr;
-    socklen_t addr_len;
     unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_TURBO;
     const char *host = strcmp(c->listen_host, "localhost") == 0 ? "127.0.0.1" : c->listen_host;
     const union MHD_DaemonInfo *info;
@@ -565,19 +564,16 @@ int mdl_http_start(mdl_server_t *srv, char *bound, size_t bound_size, mdl_err_t 
         struct sockaddr_in *a4 = (struct sockaddr_in *)&addr;
         a4->sin_family = AF_INET;
         a4->sin_port = htons((uint16_t)c->listen_port);
-        addr_len = sizeof *a4;
     } else if (inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)&addr)->sin6_addr) == 1) {
         struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&addr;
         a6->sin6_family = AF_INET6;
         a6->sin6_port = htons((uint16_t)c->listen_port);
-        addr_len = sizeof *a6;
         flags |= MHD_USE_IPv6;
     } else {
         free(http);
         return mdl_err_set(reterr, -EINVAL, "listen: '%s' is not a numeric IPv4/IPv6 address",
                            c->listen_host);
     }
-    (void)addr_len;
     http->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_access, http, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)c->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
