@@ -37,6 +37,7 @@ static const struct option {
     Z(max_model_bytes, 1024, 1ULL << 40),
     U(repository_poll_ms, 0, 86400000),
     U(repository_settle_ms, 0, 600000),
+    S(ready_models),
     S(admin_token_file),
     {"admin_allow_unauthenticated_loopback", T_BOOL, offsetof(mdl_config_t, admin_allow_loopback), 0, 0, 0},
     {"log_level", T_LEVEL, offsetof(mdl_config_t, log_level), 0, 0, 0},

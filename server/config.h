@@ -31,6 +31,7 @@ typedef struct mdl_config {
     size_t max_model_bytes;     /* artifact size limit */
     unsigned repository_poll_ms;   /* rescan the repository this often; 0 = notifications only */
     unsigned repository_settle_ms; /* changed files load once unchanged and this old (or READY) */
+    char ready_models[1024];       /* comma-separated models /readyz waits for; "" = all */
     char admin_token_file[1024];   /* "" = no token: admin calls refused unless... */
     bool admin_allow_loopback;     /* ...this allows them unauthenticated from loopback */
     mdl_log_level_t log_level;

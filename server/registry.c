@@ -879,14 +879,6 @@ mdl_model_t *mdl_registry_acquire(const mdl_slot_t *slot, long version)
     return v ? mdl_model_ref(v->model) : NULL;
 }
 
-bool mdl_registry_all_ready(const mdl_registry_t *reg)
-{
-    for (size_t i = 0; i < reg->n_slots; i++)
-        if (!reg->slots[i]->removed && !reg->slots[i]->unloaded && reg->slots[i]->state != MDL_SLOT_READY)
-            return false;
-    return true;
-}
-
 int mdl_registry_when_settled(mdl_registry_t *reg, mdl_slot_t *slot, void (*cb)(void *arg), void *arg)
 {
     waiter_t *w;

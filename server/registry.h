@@ -96,8 +96,6 @@ const mdl_version_t *mdl_slot_version(const mdl_slot_t *slot, long number);
  * the freeing happens on libuv's pool so the loop never stalls on it. */
 void mdl_registry_release(mdl_registry_t *reg, mdl_model_t *m);
 
-/* True when every slot that is not removed or unloaded serves at least one version. */
-bool mdl_registry_all_ready(const mdl_registry_t *reg);
 
 const char *mdl_slot_state_name(mdl_slot_state_t s);
 

@@ -501,3 +501,23 @@ def test_unknown_flag_is_refused():
     cp = run_modeld(["--no-such-flag"])
     assert cp.returncode != 0
     assert "--no-such-flag" in cp.stdout + cp.stderr
+
+
+def test_ready_models_config_limits_what_readiness_waits_for(tmp_path):
+    """With ready_models set, /readyz waits only for those: a broken model outside the list
+    does not keep the pod unready, and a listed model the repository lacks does."""
+    repo = tmp_path / "repo"
+    write_toy_model(repo)
+    write_broken_model(repo, "broken")
+    with Daemon(repo, config={"ready_models": "toy"}) as d:
+        st, _, body = d.request("GET", "/readyz")
+        assert (st, body) == (200, {"status": "ready"})
+    with Daemon(repo, config={"ready_models": "toy,ghost"}, wait_ready=False) as d:
+        deadline = time.time() + 10
+        while True:
+            st, _, body = d.request("GET", "/readyz")
+            states = {e["name"]: e["state"] for e in body.get("not_ready", [])}
+            if states.get("toy") != "loading" or time.time() > deadline:
+                break
+            time.sleep(0.02)
+        assert st == 503 and states == {"ghost": "missing"}, body
