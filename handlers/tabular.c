@@ -165,54 +165,60 @@ static const double exact_pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1
                                      1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
                                      1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
+/* Digits at p into *mant (wrapping past 19 digits, which the caller then ignores); returns
+ * how many there were. */
+static size_t scan_digits(const char **p, const char *end, uint64_t *mant)
+{
+    const char *start = *p, *q = start;
+    uint64_t m = *mant;
+
+    while (q < end && (unsigned)(*q - '0') < 10)
+        m = m * 10 + (uint64_t)(*q++ - '0');
+    *mant = m;
+    *p = q;
+    return (size_t)(q - start);
+}
+
 size_t mdl_json_parse_number(const char *s, const char *end, double *ret)
 {
     const char *p = s;
     uint64_t mant = 0;
-    int digits = 0, exp10 = 0, neg = 0;
+    size_t n_int, n_frac = 0;
+    int exp10 = 0, neg = 0;
 
     if (p < end && *p == '-')
         neg = 1, p++;
-    if (p >= end || *p < '0' || *p > '9')
+    if (p >= end || (unsigned)(*p - '0') >= 10)
         return 0;
     if (*p == '0') {
         p++;
+        n_int = 1;
     } else {
-        for (; p < end && *p >= '0' && *p <= '9'; p++) {
-            if (digits < 19)
-                mant = mant * 10 + (uint64_t)(*p - '0'), digits += mant != 0;
-            else
-                exp10++, digits++;
-        }
+        n_int = scan_digits(&p, end, &mant);
     }
     if (p < end && *p == '.') {
         p++;
-        if (p >= end || *p < '0' || *p > '9')
+        n_frac = scan_digits(&p, end, &mant);
+        if (n_frac == 0)
             return 0;
-        for (; p < end && *p >= '0' && *p <= '9'; p++) {
-            if (digits < 19) {
-                mant = mant * 10 + (uint64_t)(*p - '0'), exp10--;
-                digits += mant != 0;
-            } else {
-                digits++;
-            }
-        }
+        exp10 = -(int)n_frac;
     }
     if (p < end && (*p == 'e' || *p == 'E')) {
         int eneg = 0, e = 0;
         p++;
         if (p < end && (*p == '+' || *p == '-'))
             eneg = *p++ == '-';
-        if (p >= end || *p < '0' || *p > '9')
+        if (p >= end || (unsigned)(*p - '0') >= 10)
             return 0;
-        for (; p < end && *p >= '0' && *p <= '9'; p++)
+        for (; p < end && (unsigned)(*p - '0') < 10; p++)
             if (e < 100000)
                 e = e * 10 + (*p - '0');
         exp10 += eneg ? -e : e;
     }
-    /* Clinger's fast path: an exact integer mantissa below 2^53 and an exact power of ten
-     * make one correctly rounded IEEE operation. Everything else goes to strtod. */
-    if (digits <= 19 && mant < (1ULL << 53) && exp10 >= -22 && exp10 <= 22) {
+    /* Clinger's fast path: at most 19 digits (so mant did not wrap), an exact integer
+     * mantissa below 2^53 and an exact power of ten make one correctly rounded IEEE
+     * operation. Everything else goes to strtod. */
+    if (n_int + n_frac <= 19 && mant < (1ULL << 53) && exp10 >= -22 && exp10 <= 22) {
         double v = (double)mant;
         v = exp10 < 0 ? v / exact_pow10[-exp10] : v * exact_pow10[exp10];
         *ret = neg ? -v : v;

@@ -108,6 +108,41 @@ static void test_numbers_exact(void)
     }
 }
 
+/* Random decimal texts (1-25 digits, a point anywhere, exponents up to +-40) read exactly
+ * as strtod reads them. */
+static void test_numbers_random(void)
+{
+    uint64_t state = 42;
+    int bad = 0;
+
+    for (int i = 0; i < 200000 && bad < 5; i++) {
+        char text[64];
+        size_t n = 0, n_digits;
+        double got, want;
+        state ^= state << 13, state ^= state >> 7, state ^= state << 17;
+        n_digits = 1 + state % 25;
+        if (state & 1 << 30)
+            text[n++] = '-';
+        for (size_t d = 0; d < n_digits; d++) {
+            unsigned digit = (unsigned)((state >> (d * 2 % 60)) % 10);
+            if (d == 1 && (state >> 20) % 3 == 0)
+                text[n++] = '.'; /* "d.ddd": leading zeros only before a point */
+            else if (d == 0 && n_digits > 1 && digit == 0 && (state >> 20) % 3 != 0)
+                digit = 1;       /* JSON has no leading zeros */
+            text[n++] = (char)('0' + digit);
+        }
+        if ((state >> 40) % 2)
+            n += (size_t)snprintf(text + n, sizeof text - n, "e%d", (int)((state >> 44) % 81) - 40);
+        text[n] = '\0';
+        want = strtod(text, NULL);
+        if (mdl_json_parse_number(text, text + n, &got) != n ||
+            memcmp(&got, &want, sizeof got) != 0) {
+            CHECK_FAIL_("'%s': got %.17g, strtod %.17g", text, got, want);
+            bad++;
+        }
+    }
+}
+
 static void test_errors(void)
 {
     static const struct {
@@ -259,6 +294,7 @@ int main(void)
     RUN(test_positional_and_named_agree);
     RUN(test_columnar_and_output);
     RUN(test_numbers_exact);
+    RUN(test_numbers_random);
     RUN(test_errors);
     RUN(test_ignored_column);
     RUN(test_row_limit);
