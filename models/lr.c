@@ -834,24 +834,6 @@ static int class_label(const mdl_json_t *v, const char *path, char **ret, mdl_er
     return *ret ? 0 : oom(reterr);
 }
 
-static void clear_model(mdl_model_t *m)
-{
-    for (size_t i = 0; m->features && i < m->n_features; i++) {
-        free(m->features[i].name);
-        for (size_t j = 0; m->features[i].categories && j < m->features[i].n_categories; j++)
-            free(m->features[i].categories[j]);
-        free(m->features[i].categories);
-    }
-    free(m->features);
-    m->features = NULL;
-    m->n_features = 0;
-    for (size_t i = 0; m->classes && i < m->n_classes; i++)
-        free(m->classes[i]);
-    free(m->classes);
-    m->classes = NULL;
-    m->n_classes = 0;
-}
-
 static int load_features(const mdl_json_t *root, mdl_model_t *m, mdl_err_t *reterr)
 {
     static const char *const allowed[] = {"name", "categories", NULL};
@@ -1151,7 +1133,7 @@ int mdl_lr_load_mem(const char *data, size_t len, mdl_model_t *m, mdl_err_t *ret
     mdl_json_doc_free(doc);
     if (r < 0) {
         lr_destroy(lr);
-        clear_model(m);
+        mdl_model_free_metadata(m);
         return r;
     }
     /* A column no term reads was dropped by the pipeline: callers may send anything. */

@@ -125,21 +125,31 @@ out:
     return r;
 }
 
-static void model_free(mdl_model_t *m)
+void mdl_model_free_metadata(mdl_model_t *m)
 {
-    if (m->kind && m->kind->destroy)
-        m->kind->destroy(m->impl);
     for (size_t i = 0; m->features && i < m->n_features; i++) {
         free(m->features[i].name);
-        for (size_t j = 0; j < m->features[i].n_categories; j++)
+        for (size_t j = 0; m->features[i].categories && j < m->features[i].n_categories; j++)
             free(m->features[i].categories[j]);
         free(m->features[i].categories);
     }
     free(m->features);
+    m->features = NULL;
+    m->n_features = 0;
     for (size_t i = 0; m->classes && i < m->n_classes; i++)
         free(m->classes[i]);
     free(m->classes);
+    m->classes = NULL;
+    m->n_classes = 0;
     free(m->_by_name);
+    m->_by_name = NULL;
+}
+
+static void model_free(mdl_model_t *m)
+{
+    if (m->kind && m->kind->destroy)
+        m->kind->destroy(m->impl);
+    mdl_model_free_metadata(m);
     free(m);
 }
 

@@ -121,6 +121,10 @@ const char *mdl_task_name(mdl_task_t t);
 int mdl_model_read_artifact(const char *path, const mdl_load_opts_t *opts, size_t kind_max,
                             mdl_model_t *m, char **ret_data, size_t *ret_len, mdl_err_t *reterr);
 
+/* Frees m->features, m->classes and the name index, half-built ones included, and resets
+ * them to empty; leaves impl alone. For loaders' failure paths and for mdl_model_unref. */
+void mdl_model_free_metadata(mdl_model_t *m);
+
 /* Helpers for loaders: allocate m->features / m->classes (zeroed). 0 or -ENOMEM. */
 int mdl_model_alloc_features(mdl_model_t *m, size_t n);
 int mdl_model_alloc_classes(mdl_model_t *m, size_t n);

@@ -15,21 +15,14 @@ Deterministic: regenerate the committed demo only with this script.
 
 import json
 import os
-import re
 import sys
 
 import xgboost as xgb
 from sklearn.datasets import load_breast_cancer
 
+from train_demo import sanitize  # same feature names as the LR demo
+
 NAME = "xgb_breast_cancer"
-
-
-def sanitize(name):
-    """'mean concave points' -> 'mean_concave_points' (as tools/train_demo.py)."""
-    s = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
-    if not s:
-        raise ValueError(f"feature name {name!r} sanitizes to nothing")
-    return s
 
 
 def main(argv):

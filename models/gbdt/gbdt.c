@@ -24,20 +24,6 @@ static char *dup_str(const char *s)
 }
 
 /* Frees what fill_model put in m (the caller owns m itself). */
-static void clear_model(mdl_model_t *m)
-{
-    for (size_t i = 0; m->features && i < m->n_features; i++)
-        free(m->features[i].name);
-    free(m->features);
-    m->features = NULL;
-    m->n_features = 0;
-    for (size_t i = 0; m->classes && i < m->n_classes; i++)
-        free(m->classes[i]);
-    free(m->classes);
-    m->classes = NULL;
-    m->n_classes = 0;
-}
-
 static int fill_model(mdl_forest_t *f, mdl_model_t *m, mdl_err_t *reterr)
 {
     const mdl_forest_info_t *info = mdl_forest_info(f);
@@ -63,7 +49,7 @@ static int fill_model(mdl_forest_t *f, mdl_model_t *m, mdl_err_t *reterr)
     m->impl = f;
     return 0;
 nomem:
-    clear_model(m);
+    mdl_model_free_metadata(m);
     return mdl_err_set(reterr, -ENOMEM, "out of memory");
 }
 

@@ -30,16 +30,7 @@ static char *dq(const char *sq)
 static void release(mdl_model_t *m)
 {
     mdl_kind_lr.destroy(m->impl);
-    for (size_t i = 0; m->features && i < m->n_features; i++) {
-        free(m->features[i].name);
-        for (size_t j = 0; j < m->features[i].n_categories; j++)
-            free(m->features[i].categories[j]);
-        free(m->features[i].categories);
-    }
-    free(m->features);
-    for (size_t i = 0; m->classes && i < m->n_classes; i++)
-        free(m->classes[i]);
-    free(m->classes);
+    mdl_model_free_metadata(m);
     memset(m, 0, sizeof *m);
 }
 
