@@ -59,8 +59,10 @@ MODEL=breast_cancer
 PREDICT_PATH="/v1/models/$MODEL:predict"
 LUA=bench/predict.lua
 
-log() { printf '[bench] %s\n' "$*" >&2; }
-die() { printf '[bench] error: %s\n' "$*" >&2; exit 1; }
+BENCH_TAG=bench
+BENCH_STOP_VARS="MODELD_PID NGINX_PID"
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 for tool in "$NGINX_BIN" "$WRK_BIN" curl "$PYTHON" timeout; do
     command -v "$tool" >/dev/null 2>&1 || die "$tool not found (make deps installs nginx-light, wrk, curl)"
@@ -68,54 +70,14 @@ done
 [ -x "$MODELD_BIN" ] || die "$MODELD_BIN missing: run make first"
 [ -f "$MODELD_CONFIG" ] || die "$MODELD_CONFIG missing"
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/modeld-bench.XXXXXX")
 MODELD_PID=""
 NGINX_PID=""
-
-stop_pid() { # pid: TERM, wait up to 5 s, then KILL
-    local pid=$1 i
-    [ -n "$pid" ] || return 0
-    kill -0 "$pid" 2>/dev/null || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for i in $(seq 50); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
-
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM
-    stop_pid "$MODELD_PID"
-    stop_pid "$NGINX_PID"
-    if [ "$BENCH_KEEP_TMP" = 1 ] || [ $rc -ne 0 ]; then
-        log "logs and raw output kept in $TMP"
-    else
-        rm -rf "$TMP"
-    fi
-    exit $rc
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_tmp modeld-bench
 
 # --- CPU placement ---------------------------------------------------------------------
-NCPU=$(nproc)
-SERVER_PIN=()
-CLIENT_PIN=()
-if [ "$BENCH_PIN" = 1 ] || { [ "$BENCH_PIN" = auto ] && [ "$NCPU" -ge 2 ]; }; then
-    command -v taskset >/dev/null 2>&1 || die "taskset not found (util-linux); set BENCH_PIN=0"
-    SERVER_PIN=(taskset -c 0)
-    CLIENT_CPUSET=1; [ "$NCPU" -gt 2 ] && CLIENT_CPUSET=1-$((NCPU - 1))
-    CLIENT_PIN=(taskset -c "$CLIENT_CPUSET")
-    PIN_DESC="servers on CPU 0, wrk on CPU $CLIENT_CPUSET"
-    CLIENT_CPUS=$((NCPU - 1))
-else
-    PIN_DESC="no pinning"
-    CLIENT_CPUS=$NCPU
-fi
+bench_pin
+PIN_DESC="no pinning"
+[ "$PINNED" = 1 ] && PIN_DESC="servers on CPU 0, wrk on CPU $CLIENT_CPUSET"
 # One wrk thread per CPU wrk may use: two wrk threads time-sharing one core stall each
 # other's connections for a scheduler slice and add milliseconds to p90/p99 that are the
 # client's, not the server's (measured here: nginx p99 ~2 ms with -t1 vs ~4-5 ms with -t2

@@ -53,62 +53,24 @@ BENCH_KEEP_TMP=${BENCH_KEEP_TMP:-0}
 DRIVER=bench/reload/driver.py
 LUA=bench/predict.lua
 
-log() { printf '[reload-bench] %s\n' "$*" >&2; }
-die() { printf '[reload-bench] error: %s\n' "$*" >&2; exit 1; }
+BENCH_TAG=reload-bench
+BENCH_STOP_VARS="RELOADER_PID MODELD_PID"
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 for tool in "$WRK_BIN" curl "$PYTHON" timeout; do
     command -v "$tool" >/dev/null 2>&1 || die "$tool not found"
 done
 [ -x "$MODELD_BIN" ] || die "$MODELD_BIN missing: run make first"
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/modeld-reload-bench.XXXXXX")
 MODELD_PID=""
 RELOADER_PID=""
-
-stop_pid() { # pid: TERM, wait up to 5 s, then KILL
-    local pid=$1 i
-    [ -n "$pid" ] || return 0
-    kill -0 "$pid" 2>/dev/null || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for i in $(seq 50); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
-
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM
-    stop_pid "$RELOADER_PID"
-    stop_pid "$MODELD_PID"
-    if [ "$BENCH_KEEP_TMP" = 1 ] || [ $rc -ne 0 ]; then
-        log "logs and raw output kept in $TMP"
-    else
-        rm -rf "$TMP"
-    fi
-    exit $rc
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_tmp modeld-reload-bench
 
 # --- CPU placement -----------------------------------------------------------------------
-NCPU=$(nproc)
-SERVER_PIN=()
-CLIENT_PIN=()
-if [ "$BENCH_PIN" = 1 ] || { [ "$BENCH_PIN" = auto ] && [ "$NCPU" -ge 2 ]; }; then
-    command -v taskset >/dev/null 2>&1 || die "taskset not found; set BENCH_PIN=0"
-    SERVER_PIN=(taskset -c 0)
-    CLIENT_CPUSET=1; [ "$NCPU" -gt 2 ] && CLIENT_CPUSET=1-$((NCPU - 1))
-    CLIENT_PIN=(taskset -c "$CLIENT_CPUSET")
-    PIN_DESC="modeld (all threads, the loader too) on CPU 0, wrk and drivers on CPU $CLIENT_CPUSET"
-    CLIENT_CPUS=$((NCPU - 1))
-else
-    PIN_DESC="no pinning"
-    CLIENT_CPUS=$NCPU
-fi
+bench_pin
+PIN_DESC="no pinning"
+[ "$PINNED" = 1 ] && PIN_DESC="modeld (all threads, the loader too) on CPU 0, wrk and drivers on CPU $CLIENT_CPUSET"
 BENCH_THREADS=${BENCH_THREADS:-$CLIENT_CPUS}
 CLK_TCK=$(getconf CLK_TCK)
 

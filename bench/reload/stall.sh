@@ -22,32 +22,14 @@ RELOAD_INTERVAL_S=${RELOAD_INTERVAL_S:-1.5}
 BENCH_PIN=${BENCH_PIN:-0}
 DRIVER=bench/reload/driver.py
 
-log() { printf '[stall] %s\n' "$*" >&2; }
-die() { printf '[stall] error: %s\n' "$*" >&2; exit 1; }
+BENCH_TAG=stall
+BENCH_STOP_VARS="RELOADER_PID MODELD_PID"
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/modeld-stall.XXXXXX")
 MODELD_PID=""
 RELOADER_PID=""
-stop_pid() {
-    local pid=$1 i
-    [ -n "$pid" ] || return 0
-    kill -0 "$pid" 2>/dev/null || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM
-    stop_pid "$RELOADER_PID"
-    stop_pid "$MODELD_PID"
-    if [ $rc -ne 0 ] || [ "${BENCH_KEEP_TMP:-0}" = 1 ]; then log "kept $TMP"; else rm -rf "$TMP"; fi
-    exit $rc
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_tmp modeld-stall
 
 PIN=()
 [ "$BENCH_PIN" = 1 ] && PIN=(taskset -c 0)
