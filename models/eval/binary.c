@@ -180,9 +180,11 @@ int mdl_eval_binary(const mdl_eval_input_t *in, const mdl_eval_opts_t *opts,
     const unsigned nb = opts->n_bins;
     const double *wt = in->weights;
     rc = -ENOMEM;
-    uint64_t *keys = malloc(n * sizeof *keys), *tmp = malloc(n * sizeof *tmp);
-    double *w = wt ? malloc(n * sizeof *w) : NULL, *tw = wt ? malloc(n * sizeof *tw) : NULL;
-    if (!keys || !tmp || (wt && (!w || !tw))) {
+    mdl__eval_scratch_t scratch;
+    int nomem = mdl__eval_scratch_alloc(&scratch, n, wt != NULL) < 0;
+    uint64_t *keys = scratch.keys, *tmp = scratch.tmp;
+    double *w = scratch.w, *tw = scratch.tw;
+    if (nomem) {
         mdl_err_set(reterr, rc, "out of memory for %zu rows", n);
         goto out;
     }
@@ -288,9 +290,6 @@ int mdl_eval_binary(const mdl_eval_input_t *in, const mdl_eval_opts_t *opts,
     *ret = res;
     rc = 0;
 out:
-    free(keys);
-    free(tmp);
-    free(w);
-    free(tw);
+    mdl__eval_scratch_free(&scratch);
     return rc;
 }

@@ -26,6 +26,16 @@ static inline uint64_t mdl__eval_key(double s)
 int mdl__eval_sort(uint64_t *keys, double *payload, size_t n, uint64_t *tmp_keys,
                    double *tmp_payload);
 
+/* The sort scratch of a scoring pass over n rows: keys and tmp (n each) always, w and tw
+ * (n each) when weighted, else NULL. 0, or -ENOMEM with everything NULL. */
+typedef struct mdl__eval_scratch {
+    uint64_t *keys, *tmp;
+    double *w, *tw;
+} mdl__eval_scratch_t;
+
+int mdl__eval_scratch_alloc(mdl__eval_scratch_t *s, size_t n, int weighted);
+void mdl__eval_scratch_free(mdl__eval_scratch_t *s);
+
 /* Pair statistics of ascending sorted positive keys pk[0..np) and negative keys
  * nk[0..nn), with weights pw/nw (NULL = 1 each). */
 typedef struct mdl__eval_pairs {

@@ -31,9 +31,11 @@ int mdl_eval_multiclass(const mdl_eval_input_t *in, size_t n_classes, mdl_eval_m
     res.n_classes = C;
     const double *wt = in->weights;
     rc = -ENOMEM;
-    uint64_t *keys = malloc(n * sizeof *keys), *tmp = malloc(n * sizeof *tmp);
-    double *w = wt ? malloc(n * sizeof *w) : NULL, *tw = wt ? malloc(n * sizeof *tw) : NULL;
-    if (!keys || !tmp || (wt && (!w || !tw))) {
+    mdl__eval_scratch_t scratch;
+    int nomem = mdl__eval_scratch_alloc(&scratch, n, wt != NULL) < 0;
+    uint64_t *keys = scratch.keys, *tmp = scratch.tmp;
+    double *w = scratch.w, *tw = scratch.tw;
+    if (nomem) {
         mdl_err_set(reterr, rc, "out of memory for %zu rows", n);
         goto out;
     }
@@ -122,9 +124,6 @@ int mdl_eval_multiclass(const mdl_eval_input_t *in, size_t n_classes, mdl_eval_m
     *ret = res;
     rc = 0;
 out:
-    free(keys);
-    free(tmp);
-    free(w);
-    free(tw);
+    mdl__eval_scratch_free(&scratch);
     return rc;
 }

@@ -218,3 +218,25 @@ int mdl__eval_sort(uint64_t *keys, double *payload, size_t n, uint64_t *tmp_keys
     free(hist);
     return 0;
 }
+
+int mdl__eval_scratch_alloc(mdl__eval_scratch_t *s, size_t n, int weighted)
+{
+    s->keys = malloc(n * sizeof *s->keys);
+    s->tmp = malloc(n * sizeof *s->tmp);
+    s->w = weighted ? malloc(n * sizeof *s->w) : NULL;
+    s->tw = weighted ? malloc(n * sizeof *s->tw) : NULL;
+    if (!s->keys || !s->tmp || (weighted && (!s->w || !s->tw))) {
+        mdl__eval_scratch_free(s);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+void mdl__eval_scratch_free(mdl__eval_scratch_t *s)
+{
+    free(s->keys);
+    free(s->tmp);
+    free(s->w);
+    free(s->tw);
+    memset(s, 0, sizeof *s);
+}
