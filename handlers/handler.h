@@ -8,6 +8,7 @@
 #define MDL_HANDLER_H
 
 #include <cjson/cJSON.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "models/model.h"
@@ -79,6 +80,21 @@ void mdl_reply_overloaded(mdl_request_t *req);
  * response and sends it. */
 void mdl_request_hold(mdl_server_t *srv, mdl_request_t *req, mdl_done_fn *done);
 void mdl_request_release(mdl_server_t *srv, mdl_request_t *req);
+
+/* Streaming responses (Server-Sent Events). Called by a handler instead of replying: the
+ * status line (200) and headers go out when the handler returns, and the body follows as
+ * the handler's machinery appends with mdl_stream_write and finishes with mdl_stream_end
+ * (loop thread only, both). If the client goes away before the end, on_gone(srv, req)
+ * runs once on the loop, after which req must not be touched. */
+typedef void mdl_stream_gone_fn(mdl_server_t *srv, mdl_request_t *req);
+void mdl_request_stream(mdl_server_t *srv, mdl_request_t *req, const char *content_type,
+                        mdl_stream_gone_fn *on_gone);
+int mdl_stream_write(mdl_request_t *req, const char *data, size_t len); /* 0 or -ENOMEM */
+void mdl_stream_end(mdl_request_t *req);
+
+/* Whether the client has closed its side of a held or streaming request (loop thread; a
+ * non-blocking peek at the socket), so long work for it can stop early. */
+bool mdl_request_client_gone(mdl_request_t *req);
 
 /* The handlers, one per API surface; the route table in server/router.c points at them. */
 mdl_handler_fn mdl_handle_healthz, mdl_handle_readyz, mdl_handle_metrics;

@@ -1,6 +1,7 @@
 #include "http.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <microhttpd.h>
@@ -9,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 #include <uv.h>
@@ -33,7 +35,7 @@ struct mdl_http {
     unsigned open_handles;    /* stop: freed when the last close callback has run */
 };
 
-typedef enum { ST_NEW, ST_RUNNING, ST_REPLY, ST_SENT } conn_state_t;
+typedef enum { ST_NEW, ST_RUNNING, ST_REPLY, ST_SENT, ST_STREAM } conn_state_t;
 
 /* Per-request state; lives from the first access-handler call to NOTIFY_COMPLETED, which
  * always comes after any worker job ends (the connection stays suspended until then). */
@@ -50,6 +52,11 @@ typedef struct conn_ctx {
     mdl_done_fn *done;
     bool suspended;
     char allow[64];
+    /* Streaming responses: what the handler wrote and MHD has not taken yet. */
+    mdl_buf_t out;
+    size_t out_sent, out_total;
+    bool out_ended;
+    mdl_stream_gone_fn *on_gone;
 } conn_ctx_t;
 
 #define CTX_OF(ptr, field) ((conn_ctx_t *)((char *)(ptr)-offsetof(conn_ctx_t, field)))
@@ -118,30 +125,17 @@ static char *put_timing(char *p, const char *name, double seconds)
     return p + mdl_fmt_ms(p, seconds);
 }
 
-static enum MHD_Result queue_reply(conn_ctx_t *ctx)
+/* The headers every response carries. 0, or -1 if MHD refused one. */
+static int add_common_headers(conn_ctx_t *ctx, struct MHD_Response *resp, double total_s)
 {
-    mdl_http_t *http = ctx->http;
-    mdl_server_t *srv = http->srv;
     mdl_request_t *req = &ctx->req;
-    struct MHD_Response *resp;
-    double total_s = mdl_now() - req->t_start;
-    char timing[160], retry[16];
-    enum MHD_Result ok;
+    char timing[160], retry[16], *p = timing;
     int failed = 0;
 
-    if (!req->resp)
-        mdl_reply_error(req, 500, "internal", "handler produced no response");
-    resp = MHD_create_response_from_buffer(req->resp_len, req->resp, MHD_RESPMEM_MUST_FREE);
-    if (!resp)
-        return MHD_NO;
-    req->resp = NULL; /* the response owns it now */
-    {
-        char *p = timing;
-        p = put_timing(p, "parse;dur=", req->parse_s);
-        p = put_timing(p, ", queue;dur=", req->queue_s);
-        p = put_timing(p, ", infer;dur=", req->infer_s);
-        put_timing(p, ", total;dur=", total_s);
-    }
+    p = put_timing(p, "parse;dur=", req->parse_s);
+    p = put_timing(p, ", queue;dur=", req->queue_s);
+    p = put_timing(p, ", infer;dur=", req->infer_s);
+    put_timing(p, ", total;dur=", total_s);
     failed |= MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
                                       req->content_type ? req->content_type : "application/json") != MHD_YES;
     failed |= MHD_add_response_header(resp, "X-Request-Id", req->request_id) != MHD_YES;
@@ -154,40 +148,167 @@ static enum MHD_Result queue_reply(conn_ctx_t *ctx)
         failed |= MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, req->allow) != MHD_YES;
     if (req->status == 401)
         failed |= MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer") != MHD_YES;
-    if (srv->draining)
+    if (ctx->http->srv->draining)
         failed |= MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close") != MHD_YES;
-    if (failed) {
+    return failed ? -1 : 0;
+}
+
+/* One access-log line and the request metrics, when the response is complete. */
+static void account_request(conn_ctx_t *ctx, size_t bytes_out, double total_s)
+{
+    mdl_http_t *http = ctx->http;
+    mdl_server_t *srv = http->srv;
+    mdl_request_t *req = &ctx->req;
+    const char *model = req->slot ? req->slot->name : "";
+    mdl_access_entry_t e = {
+        .request_id = req->request_id,
+        .method = req->method,
+        .path = req->path,
+        .model = model,
+        .version = req->version,
+        .status = req->status,
+        .bytes_in = ctx->bytes_in,
+        .bytes_out = bytes_out,
+        .parse_ms = req->parse_s * 1e3,
+        .queue_ms = req->queue_s * 1e3,
+        .infer_ms = req->infer_s * 1e3,
+        .total_ms = total_s * 1e3,
+    };
+    mdl_metrics_request(srv->metrics, req->route ? req->route->name : mdl_route_none, model,
+                        req->status, total_s);
+    if (req->batch_rows)
+        mdl_metrics_inference(srv->metrics, model, req->infer_s, req->queue_s, req->batch_rows);
+    if (mdl_log_access(&e))
+        uv_timer_start(&http->log_timer, on_log_timer, 200, 0);
+}
+
+static enum MHD_Result queue_reply(conn_ctx_t *ctx)
+{
+    mdl_request_t *req = &ctx->req;
+    struct MHD_Response *resp;
+    double total_s = mdl_now() - req->t_start;
+    enum MHD_Result ok;
+
+    if (!req->resp)
+        mdl_reply_error(req, 500, "internal", "handler produced no response");
+    resp = MHD_create_response_from_buffer(req->resp_len, req->resp, MHD_RESPMEM_MUST_FREE);
+    if (!resp)
+        return MHD_NO;
+    req->resp = NULL; /* the response owns it now */
+    if (add_common_headers(ctx, resp, total_s) < 0) {
         MHD_destroy_response(resp);
         return MHD_NO;
     }
     ok = MHD_queue_response(ctx->conn, (unsigned)req->status, resp);
     MHD_destroy_response(resp);
     ctx->state = ST_SENT;
-
-    {
-        const char *model = req->slot ? req->slot->name : "";
-        mdl_access_entry_t e = {
-            .request_id = req->request_id,
-            .method = req->method,
-            .path = req->path,
-            .model = model,
-            .version = req->version,
-            .status = req->status,
-            .bytes_in = ctx->bytes_in,
-            .bytes_out = req->resp_len,
-            .parse_ms = req->parse_s * 1e3,
-            .queue_ms = req->queue_s * 1e3,
-            .infer_ms = req->infer_s * 1e3,
-            .total_ms = total_s * 1e3,
-        };
-        mdl_metrics_request(srv->metrics, req->route ? req->route->name : mdl_route_none, model,
-                            req->status, total_s);
-        if (req->batch_rows)
-            mdl_metrics_inference(srv->metrics, model, req->infer_s, req->queue_s, req->batch_rows);
-        if (mdl_log_access(&e))
-            uv_timer_start(&http->log_timer, on_log_timer, 200, 0);
-    }
+    account_request(ctx, req->resp_len, total_s);
     return ok;
+}
+
+/* ---- streaming responses ---- */
+
+/* MHD pulls the body from here. With nothing buffered the connection is suspended rather
+ * than polled (returning 0 would make MHD spin); mdl_stream_write resumes it. */
+static ssize_t read_stream(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    conn_ctx_t *ctx = cls;
+    size_t avail = ctx->out.len - ctx->out_sent;
+    (void)pos;
+
+    if (avail == 0) {
+        if (ctx->out_ended)
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        if (!ctx->suspended) {
+            MHD_suspend_connection(ctx->conn);
+            ctx->suspended = true;
+        }
+        return 0;
+    }
+    size_t n = avail < max ? avail : max;
+    memcpy(buf, ctx->out.data + ctx->out_sent, n);
+    ctx->out_sent += n;
+    if (ctx->out_sent == ctx->out.len)
+        ctx->out.len = ctx->out_sent = 0; /* all taken: reuse the buffer from its start */
+    return (ssize_t)n;
+}
+
+static enum MHD_Result queue_stream(conn_ctx_t *ctx)
+{
+    mdl_request_t *req = &ctx->req;
+    struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384,
+                                                                  read_stream, ctx, NULL);
+    enum MHD_Result ok;
+
+    if (!resp)
+        return MHD_NO;
+    if (add_common_headers(ctx, resp, mdl_now() - req->t_start) < 0 ||
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache") != MHD_YES ||
+        MHD_add_response_header(resp, "X-Accel-Buffering", "no") != MHD_YES) {
+        MHD_destroy_response(resp);
+        return MHD_NO;
+    }
+    ok = MHD_queue_response(ctx->conn, (unsigned)req->status, resp);
+    MHD_destroy_response(resp);
+    return ok;
+}
+
+void mdl_request_stream(mdl_server_t *srv, mdl_request_t *req, const char *content_type,
+                        mdl_stream_gone_fn *on_gone)
+{
+    conn_ctx_t *ctx = CTX_OF(req, req);
+    (void)srv;
+
+    req->status = 200;
+    req->content_type = content_type;
+    ctx->on_gone = on_gone;
+    ctx->state = ST_STREAM;
+}
+
+/* Wakes a connection suspended in read_stream. */
+static void stream_wake(conn_ctx_t *ctx)
+{
+    if (ctx->suspended) {
+        ctx->suspended = false;
+        MHD_resume_connection(ctx->conn);
+        uv_async_send(&ctx->http->kick);
+    }
+}
+
+int mdl_stream_write(mdl_request_t *req, const char *data, size_t len)
+{
+    conn_ctx_t *ctx = CTX_OF(req, req);
+
+    mdl_buf_append(&ctx->out, data, len);
+    if (ctx->out.failed)
+        return -ENOMEM;
+    ctx->out_total += len;
+    stream_wake(ctx);
+    return 0;
+}
+
+void mdl_stream_end(mdl_request_t *req)
+{
+    conn_ctx_t *ctx = CTX_OF(req, req);
+
+    ctx->out_ended = true;
+    ctx->on_gone = NULL;
+    stream_wake(ctx);
+}
+
+bool mdl_request_client_gone(mdl_request_t *req)
+{
+    conn_ctx_t *ctx = CTX_OF(req, req);
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(ctx->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    char c;
+
+    if (!info)
+        return false;
+    /* A request is fully read before its handler runs, so the only thing left to read is a
+     * pipelined request (data) or the client's FIN (0). */
+    ssize_t n = recv(info->connect_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }
 
 /* ---- deferral to the worker pool ---- */
@@ -492,6 +613,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     ctx->req.body = ctx->body.data ? ctx->body.data : "";
     ctx->req.body_len = ctx->body.len;
     ctx->req.route->handler(http->srv, &ctx->req);
+    if (ctx->state == ST_STREAM)
+        return queue_stream(ctx);
     if (ctx->state == ST_RUNNING) {
         MHD_suspend_connection(conn);
         ctx->suspended = true;
@@ -510,6 +633,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     if (!ctx)
         return;
     *req_cls = NULL;
+    if (ctx->state == ST_STREAM) {
+        if (ctx->on_gone)
+            ctx->on_gone(http->srv, &ctx->req); /* the client left before the end */
+        account_request(ctx, ctx->out_total, mdl_now() - ctx->req.t_start);
+        mdl_buf_done(&ctx->out);
+    }
     mdl_registry_release(http->srv->registry, ctx->req.model);
     free(ctx->req.resp);
     mdl_buf_done(&ctx->body);
