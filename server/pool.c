@@ -14,6 +14,7 @@ struct mdl_pool {
     pthread_cond_t cond;
     mdl_job_t *queue_head, *queue_tail; /* waiting for a worker */
     mdl_job_t *done_head;              /* finished, waiting for the loop (LIFO, reversed) */
+    mdl_post_t *posts;                 /* posted callbacks waiting for the loop (LIFO) */
     size_t pending;            /* loop thread only: submitted, done not yet called */
     size_t capacity;
     unsigned n_threads;
@@ -74,9 +75,48 @@ static void run_done(mdl_pool_t *p)
     }
 }
 
+static void run_posts(mdl_pool_t *p)
+{
+    mdl_post_t *list, *rev = NULL;
+
+    pthread_mutex_lock(&p->lock);
+    list = p->posts;
+    p->posts = NULL;
+    pthread_mutex_unlock(&p->lock);
+    while (list) {
+        mdl_post_t *next = list->_next;
+        list->_next = rev;
+        rev = list;
+        list = next;
+    }
+    while (rev) {
+        mdl_post_t *next = rev->_next;
+        /* Still marked queued until now, so no poster touched _next; a post arriving
+         * after this line queues it again, one before it is seen by this fn call. */
+        pthread_mutex_lock(&p->lock);
+        rev->_queued = false;
+        pthread_mutex_unlock(&p->lock);
+        rev->fn(rev);
+        rev = next;
+    }
+}
+
 static void on_wake(uv_async_t *h)
 {
     run_done(h->data);
+    run_posts(h->data);
+}
+
+void mdl_pool_post(mdl_pool_t *p, mdl_post_t *post)
+{
+    pthread_mutex_lock(&p->lock);
+    if (!post->_queued && !p->stopping) {
+        post->_queued = true;
+        post->_next = p->posts;
+        p->posts = post;
+        uv_async_send(&p->wake);
+    }
+    pthread_mutex_unlock(&p->lock);
 }
 
 int mdl_pool_new(uv_loop_t *loop, unsigned threads, unsigned max_queue, mdl_pool_t **ret)

@@ -96,9 +96,65 @@ static void test_full_and_cancel(void)
     CHECK_EQ_INT(uv_loop_close(&loop), 0);
 }
 
+/* A producer thread posts after each of 20 000 increments; the loop must see the final
+ * value, never run fn off the loop, and may coalesce posts. */
+typedef struct counter_post {
+    mdl_post_t post;
+    pthread_mutex_t lock;
+    long produced, seen_last;
+    long calls;
+    int off_loop;
+    mdl_pool_t *pool;
+} counter_post_t;
+
+static void on_counter(mdl_post_t *post)
+{
+    counter_post_t *c = (counter_post_t *)post;
+    c->off_loop |= !pthread_equal(pthread_self(), loop_thread);
+    pthread_mutex_lock(&c->lock);
+    c->seen_last = c->produced;
+    pthread_mutex_unlock(&c->lock);
+    c->calls++;
+}
+
+static void *produce(void *arg)
+{
+    counter_post_t *c = arg;
+    for (int i = 0; i < 20000; i++) {
+        pthread_mutex_lock(&c->lock);
+        c->produced++;
+        pthread_mutex_unlock(&c->lock);
+        mdl_pool_post(c->pool, &c->post);
+    }
+    return NULL;
+}
+
+static void test_post_from_another_thread(void)
+{
+    uv_loop_t loop;
+    counter_post_t c = {.post.fn = on_counter, .lock = PTHREAD_MUTEX_INITIALIZER};
+    pthread_t producer;
+
+    loop_thread = pthread_self();
+    uv_loop_init(&loop);
+    CHECK_EQ_INT(mdl_pool_new(&loop, 1, 1, &c.pool), 0);
+    pthread_create(&producer, NULL, produce, &c);
+    while (c.seen_last < 20000)
+        uv_run(&loop, UV_RUN_ONCE);
+    pthread_join(producer, NULL);
+    CHECK_EQ_INT(c.seen_last, 20000);
+    CHECK(c.calls >= 1 && c.calls <= 20000);
+    CHECK_EQ_INT(c.off_loop, 0);
+    mdl_pool_stop(c.pool);
+    mdl_pool_free(c.pool);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    CHECK_EQ_INT(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
     RUN(test_runs_off_loop);
     RUN(test_full_and_cancel);
+    RUN(test_post_from_another_thread);
     return check_summary();
 }
