@@ -107,6 +107,21 @@ static void on_wake(uv_async_t *h)
     run_posts(h->data);
 }
 
+void mdl_pool_unpost(mdl_pool_t *p, mdl_post_t *post)
+{
+    pthread_mutex_lock(&p->lock);
+    if (post->_queued) {
+        for (mdl_post_t **link = &p->posts; *link; link = &(*link)->_next) {
+            if (*link == post) {
+                *link = post->_next;
+                post->_queued = false;
+                break;
+            }
+        }
+    }
+    pthread_mutex_unlock(&p->lock);
+}
+
 void mdl_pool_post(mdl_pool_t *p, mdl_post_t *post)
 {
     pthread_mutex_lock(&p->lock);

@@ -40,6 +40,10 @@ int mdl_pool_submit(mdl_pool_t *p, mdl_job_t *job);
 /* Any thread. Runs post->fn(post) on the loop thread soon (after mdl_pool_stop: never). */
 void mdl_pool_post(mdl_pool_t *p, mdl_post_t *post);
 
+/* Loop thread. Takes post off the queue if it is there, so its owner may free it once no
+ * thread will post it again. */
+void mdl_pool_unpost(mdl_pool_t *p, mdl_post_t *post);
+
 /* Jobs submitted and not yet done. */
 size_t mdl_pool_pending(const mdl_pool_t *p);
 
