@@ -69,7 +69,7 @@ const char *mdl_chat_template_name(mdl_chat_template_t t)
 
 const char *mdl_chat_stop_text(mdl_chat_template_t t)
 {
-    return t == MDL_CHAT_CHATML ? "<|im_end|>" : NULL;
+    return t == MDL_CHAT_TEMPLATE_CHATML ? "<|im_end|>" : NULL;
 }
 
 static bool is_role(const char *role)
@@ -135,7 +135,7 @@ char *mdl_chat_render(mdl_chat_template_t tmpl, const mdl_chat_message_t *msgs, 
         }
     }
     switch (tmpl) {
-    case MDL_CHAT_CHATML:
+    case MDL_CHAT_TEMPLATE_CHATML:
         for (size_t i = 0; i < n; i++) {
             put(&t, "<|im_start|>");
             put(&t, msgs[i].role);
@@ -145,10 +145,10 @@ char *mdl_chat_render(mdl_chat_template_t tmpl, const mdl_chat_message_t *msgs, 
         }
         put(&t, "<|im_start|>assistant\n");
         break;
-    case MDL_CHAT_LLAMA2:
+    case MDL_CHAT_TEMPLATE_LLAMA2:
         r = render_llama2(&t, msgs, n, bos, eos, reterr);
         break;
-    case MDL_CHAT_PLAIN:
+    case MDL_CHAT_TEMPLATE_PLAIN:
         for (size_t i = 0; i < n; i++) {
             put(&t, msgs[i].role);
             put(&t, ": ");

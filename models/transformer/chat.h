@@ -12,9 +12,9 @@
 #include "models/err.h"
 
 typedef enum mdl_chat_template {
-    MDL_CHAT_PLAIN = 0,
-    MDL_CHAT_CHATML,
-    MDL_CHAT_LLAMA2,
+    MDL_CHAT_TEMPLATE_PLAIN = 0,
+    MDL_CHAT_TEMPLATE_CHATML,
+    MDL_CHAT_TEMPLATE_LLAMA2,
 } mdl_chat_template_t;
 
 typedef struct mdl_chat_message {

@@ -34,22 +34,22 @@ static void expect_refused(mdl_chat_template_t t, const mdl_chat_message_t *m, s
 
 static void test_chatml(void)
 {
-    expect_render(MDL_CHAT_CHATML, convo, 4,
+    expect_render(MDL_CHAT_TEMPLATE_CHATML, convo, 4,
                   "<|im_start|>system\nBe brief.<|im_end|>\n"
                   "<|im_start|>user\n  Who begat Enos? <|im_end|>\n"
                   "<|im_start|>assistant\nSeth.\n<|im_end|>\n"
                   "<|im_start|>user\nAnd Enos?<|im_end|>\n"
                   "<|im_start|>assistant\n");
-    CHECK_EQ_STR(mdl_chat_stop_text(MDL_CHAT_CHATML), "<|im_end|>");
+    CHECK_EQ_STR(mdl_chat_stop_text(MDL_CHAT_TEMPLATE_CHATML), "<|im_end|>");
 }
 
 static void test_llama2(void)
 {
-    expect_render(MDL_CHAT_LLAMA2, convo, 4,
+    expect_render(MDL_CHAT_TEMPLATE_LLAMA2, convo, 4,
                   "<s>[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nWho begat Enos? [/INST] Seth. </s>"
                   "<s>[INST] And Enos? [/INST]");
-    expect_render(MDL_CHAT_LLAMA2, convo + 3, 1, "<s>[INST] And Enos? [/INST]");
-    CHECK(mdl_chat_stop_text(MDL_CHAT_LLAMA2) == NULL);
+    expect_render(MDL_CHAT_TEMPLATE_LLAMA2, convo + 3, 1, "<s>[INST] And Enos? [/INST]");
+    CHECK(mdl_chat_stop_text(MDL_CHAT_TEMPLATE_LLAMA2) == NULL);
 }
 
 static void test_llama2_needs_alternating_roles(void)
@@ -57,21 +57,21 @@ static void test_llama2_needs_alternating_roles(void)
     const mdl_chat_message_t two_users[] = {{"user", "a"}, {"user", "b"}};
     const mdl_chat_message_t ends_assistant[] = {{"user", "a"}, {"assistant", "b"}};
     const mdl_chat_message_t only_system[] = {{"system", "a"}};
-    expect_refused(MDL_CHAT_LLAMA2, two_users, 2, "messages[1]");
-    expect_refused(MDL_CHAT_LLAMA2, ends_assistant, 2, "messages[1]: the last message");
-    expect_refused(MDL_CHAT_LLAMA2, only_system, 1, "needs a user message");
+    expect_refused(MDL_CHAT_TEMPLATE_LLAMA2, two_users, 2, "messages[1]");
+    expect_refused(MDL_CHAT_TEMPLATE_LLAMA2, ends_assistant, 2, "messages[1]: the last message");
+    expect_refused(MDL_CHAT_TEMPLATE_LLAMA2, only_system, 1, "needs a user message");
 }
 
 static void test_plain(void)
 {
-    expect_render(MDL_CHAT_PLAIN, convo + 3, 1, "user: And Enos?\nassistant:");
+    expect_render(MDL_CHAT_TEMPLATE_PLAIN, convo + 3, 1, "user: And Enos?\nassistant:");
 }
 
 static void test_bad_roles_and_empty(void)
 {
     const mdl_chat_message_t tool[] = {{"user", "a"}, {"tool", "b"}};
-    expect_refused(MDL_CHAT_CHATML, tool, 2, "messages[1].role");
-    expect_refused(MDL_CHAT_PLAIN, tool, 0, "at least one message");
+    expect_refused(MDL_CHAT_TEMPLATE_CHATML, tool, 2, "messages[1].role");
+    expect_refused(MDL_CHAT_TEMPLATE_PLAIN, tool, 0, "at least one message");
 }
 
 static void test_template_names(void)
@@ -79,8 +79,8 @@ static void test_template_names(void)
     mdl_chat_template_t t;
     mdl_err_t err = {0};
     CHECK_EQ_INT(mdl_chat_template_parse("llama2", &t, &err), 0);
-    CHECK_EQ_INT(t, MDL_CHAT_LLAMA2);
-    CHECK_EQ_STR(mdl_chat_template_name(MDL_CHAT_CHATML), "chatml");
+    CHECK_EQ_INT(t, MDL_CHAT_TEMPLATE_LLAMA2);
+    CHECK_EQ_STR(mdl_chat_template_name(MDL_CHAT_TEMPLATE_CHATML), "chatml");
     CHECK_EQ_INT(mdl_chat_template_parse("jinja", &t, &err), -EINVAL);
     CHECK(strstr(err.msg, "jinja") != NULL);
 }
