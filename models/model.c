@@ -9,8 +9,9 @@
 #include "file.h"
 #include "lr.h"
 #include "sha256.h"
+#include "transformer/kind.h"
 
-const mdl_kind_t *const mdl_kinds[] = {&mdl_kind_lr, &mdl_kind_gbdt, NULL};
+const mdl_kind_t *const mdl_kinds[] = {&mdl_kind_lr, &mdl_kind_gbdt, &mdl_kind_transformer, NULL};
 
 const mdl_kind_t *mdl_kind_find(const char *name)
 {
@@ -28,6 +29,7 @@ const char *mdl_task_name(mdl_task_t t)
     case MDL_TASK_REGRESSION: return "regression";
     case MDL_TASK_RANKING: return "ranking";
     case MDL_TASK_DECISION: return "decision";
+    case MDL_TASK_GENERATION: return "generation";
     }
     return "unknown";
 }
@@ -203,6 +205,11 @@ mdl_model_t *mdl_model_unref(mdl_model_t *m)
 bool mdl_model_is_tabular(const mdl_model_t *m)
 {
     return m->kind->tabular != NULL;
+}
+
+const struct mdl_tf_model *mdl_model_transformer(const mdl_model_t *m)
+{
+    return m->kind == &mdl_kind_transformer ? m->impl : NULL;
 }
 
 size_t mdl_model_output_width(const mdl_model_t *m, mdl_output_t kind)

@@ -1,0 +1,334 @@
+#include "kernels.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define HAVE_X86 1
+#include <immintrin.h>
+#define AVX __attribute__((target("avx2,fma,f16c")))
+#define INLINE static inline __attribute__((always_inline))
+#endif
+
+float mdl_f16_to_f32(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exp = (h >> 10) & 0x1fu, man = h & 0x3ffu;
+    union { uint32_t u; float f; } v;
+
+    if (exp == 0x1f)
+        v.u = sign | 0x7f800000u | man << 13; /* inf, NaN (payload kept) */
+    else if (exp)
+        v.u = sign | (exp + 112) << 23 | man << 13; /* rebias 15 -> 127 */
+    else {
+        v.f = (float)man * 5.9604644775390625e-08f; /* subnormal: man x 2^-24, exact */
+        v.u |= sign;
+    }
+    return v.f;
+}
+
+static inline float elem(const void *w, size_t i, mdl_dtype_t t)
+{
+    switch (t) {
+    case MDL_DTYPE_F16: return mdl_f16_to_f32(((const uint16_t *)w)[i]);
+    case MDL_DTYPE_BF16: return mdl_bf16_to_f32(((const uint16_t *)w)[i]);
+    case MDL_DTYPE_F32: break;
+    }
+    return ((const float *)w)[i];
+}
+
+static inline const void *row_ptr(const mdl_tf_mat_t *W, size_t r)
+{
+    return (const uint8_t *)W->w + r * W->cols * mdl_dtype_size(W->dtype);
+}
+
+static inline void store(float *y, float v, const float *bias, size_t o, bool acc)
+{
+    if (bias)
+        v += bias[o];
+    *y = acc ? *y + v : v;
+}
+
+/* ---- portable versions ---- */
+
+static void matmul_c(const mdl_tf_mat_t *W, const float *bias, const float *x, size_t xs, float *y,
+                     size_t ys, size_t B, size_t r0, size_t r1, bool acc)
+{
+    for (size_t r = r0; r < r1; r++) {
+        const void *w = row_ptr(W, r);
+        for (size_t b = 0; b < B; b++) {
+            const float *xb = x + b * xs;
+            float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+            size_t i = 0;
+            for (; i + 4 <= W->cols; i += 4) {
+                s0 += elem(w, i, W->dtype) * xb[i];
+                s1 += elem(w, i + 1, W->dtype) * xb[i + 1];
+                s2 += elem(w, i + 2, W->dtype) * xb[i + 2];
+                s3 += elem(w, i + 3, W->dtype) * xb[i + 3];
+            }
+            for (; i < W->cols; i++)
+                s0 += elem(w, i, W->dtype) * xb[i];
+            store(&y[b * ys + r], (s0 + s1) + (s2 + s3), bias, r, acc);
+        }
+    }
+}
+
+static float dot_c(const float *a, const float *b, size_t n)
+{
+    float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        s0 += a[i] * b[i];
+        s1 += a[i + 1] * b[i + 1];
+        s2 += a[i + 2] * b[i + 2];
+        s3 += a[i + 3] * b[i + 3];
+    }
+    for (; i < n; i++)
+        s0 += a[i] * b[i];
+    return (s0 + s1) + (s2 + s3);
+}
+
+static void axpy_c(float *y, float a, const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] += a * x[i];
+}
+
+static void to_f32_c(const void *src, mdl_dtype_t t, float *dst, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        dst[i] = elem(src, i, t);
+}
+
+/* ---- AVX2 + FMA + F16C versions ---- */
+#ifdef HAVE_X86
+
+AVX INLINE __m256 load8(const void *w, size_t i, mdl_dtype_t t)
+{
+    switch (t) {
+    case MDL_DTYPE_F16:
+        return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)w + i)));
+    case MDL_DTYPE_BF16:
+        return _mm256_castsi256_ps(_mm256_slli_epi32(
+            _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)((const uint16_t *)w + i))), 16));
+    case MDL_DTYPE_F32: break;
+    }
+    return _mm256_loadu_ps((const float *)w + i);
+}
+
+AVX INLINE float hsum(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+    return _mm_cvtss_f32(s);
+}
+
+/* The scalar tail [n8, cols) of one row times one input. */
+INLINE float tail(const void *w, const float *x, size_t n8, size_t cols, mdl_dtype_t t)
+{
+    float s = 0;
+    for (size_t i = n8; i < cols; i++)
+        s += elem(w, i, t) * x[i];
+    return s;
+}
+
+/* Register blocks: 4 weight rows x 2 inputs (8 accumulators), so each loaded weight vector
+ * feeds 2 FMAs and each input vector 4; a lone input uses 4 rows x 1. */
+AVX INLINE void matmul_avx(const mdl_tf_mat_t *W, const float *bias, const float *x, size_t xs,
+                           float *y, size_t ys, size_t B, size_t r0, size_t r1, bool acc,
+                           mdl_dtype_t t)
+{
+    size_t cols = W->cols, n8 = cols & ~(size_t)7, r = r0;
+
+    for (; r + 4 <= r1; r += 4) {
+        const void *w0 = row_ptr(W, r), *w1 = row_ptr(W, r + 1), *w2 = row_ptr(W, r + 2),
+                   *w3 = row_ptr(W, r + 3);
+        size_t b = 0;
+        for (; b + 2 <= B; b += 2) {
+            const float *x0 = x + b * xs, *x1 = x0 + xs;
+            __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00,
+                   a21 = a00, a30 = a00, a31 = a00;
+            for (size_t i = 0; i < n8; i += 8) {
+                __m256 v0 = _mm256_loadu_ps(x0 + i), v1 = _mm256_loadu_ps(x1 + i), w;
+                w = load8(w0, i, t);
+                a00 = _mm256_fmadd_ps(w, v0, a00);
+                a01 = _mm256_fmadd_ps(w, v1, a01);
+                w = load8(w1, i, t);
+                a10 = _mm256_fmadd_ps(w, v0, a10);
+                a11 = _mm256_fmadd_ps(w, v1, a11);
+                w = load8(w2, i, t);
+                a20 = _mm256_fmadd_ps(w, v0, a20);
+                a21 = _mm256_fmadd_ps(w, v1, a21);
+                w = load8(w3, i, t);
+                a30 = _mm256_fmadd_ps(w, v0, a30);
+                a31 = _mm256_fmadd_ps(w, v1, a31);
+            }
+            store(&y[b * ys + r], hsum(a00) + tail(w0, x0, n8, cols, t), bias, r, acc);
+            store(&y[b * ys + r + 1], hsum(a10) + tail(w1, x0, n8, cols, t), bias, r + 1, acc);
+            store(&y[b * ys + r + 2], hsum(a20) + tail(w2, x0, n8, cols, t), bias, r + 2, acc);
+            store(&y[b * ys + r + 3], hsum(a30) + tail(w3, x0, n8, cols, t), bias, r + 3, acc);
+            store(&y[(b + 1) * ys + r], hsum(a01) + tail(w0, x1, n8, cols, t), bias, r, acc);
+            store(&y[(b + 1) * ys + r + 1], hsum(a11) + tail(w1, x1, n8, cols, t), bias, r + 1, acc);
+            store(&y[(b + 1) * ys + r + 2], hsum(a21) + tail(w2, x1, n8, cols, t), bias, r + 2, acc);
+            store(&y[(b + 1) * ys + r + 3], hsum(a31) + tail(w3, x1, n8, cols, t), bias, r + 3, acc);
+        }
+        for (; b < B; b++) {
+            const float *x0 = x + b * xs;
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+            for (size_t i = 0; i < n8; i += 8) {
+                __m256 v0 = _mm256_loadu_ps(x0 + i);
+                a0 = _mm256_fmadd_ps(load8(w0, i, t), v0, a0);
+                a1 = _mm256_fmadd_ps(load8(w1, i, t), v0, a1);
+                a2 = _mm256_fmadd_ps(load8(w2, i, t), v0, a2);
+                a3 = _mm256_fmadd_ps(load8(w3, i, t), v0, a3);
+            }
+            store(&y[b * ys + r], hsum(a0) + tail(w0, x0, n8, cols, t), bias, r, acc);
+            store(&y[b * ys + r + 1], hsum(a1) + tail(w1, x0, n8, cols, t), bias, r + 1, acc);
+            store(&y[b * ys + r + 2], hsum(a2) + tail(w2, x0, n8, cols, t), bias, r + 2, acc);
+            store(&y[b * ys + r + 3], hsum(a3) + tail(w3, x0, n8, cols, t), bias, r + 3, acc);
+        }
+    }
+    for (; r < r1; r++) {
+        const void *w0 = row_ptr(W, r);
+        for (size_t b = 0; b < B; b++) {
+            const float *x0 = x + b * xs;
+            __m256 a0 = _mm256_setzero_ps();
+            for (size_t i = 0; i < n8; i += 8)
+                a0 = _mm256_fmadd_ps(load8(w0, i, t), _mm256_loadu_ps(x0 + i), a0);
+            store(&y[b * ys + r], hsum(a0) + tail(w0, x0, n8, cols, t), bias, r, acc);
+        }
+    }
+}
+
+AVX static void matmul_avx_f32(const mdl_tf_mat_t *W, const float *bias, const float *x, size_t xs,
+                               float *y, size_t ys, size_t B, size_t r0, size_t r1, bool acc)
+{
+    matmul_avx(W, bias, x, xs, y, ys, B, r0, r1, acc, MDL_DTYPE_F32);
+}
+
+AVX static void matmul_avx_f16(const mdl_tf_mat_t *W, const float *bias, const float *x, size_t xs,
+                               float *y, size_t ys, size_t B, size_t r0, size_t r1, bool acc)
+{
+    matmul_avx(W, bias, x, xs, y, ys, B, r0, r1, acc, MDL_DTYPE_F16);
+}
+
+AVX static void matmul_avx_bf16(const mdl_tf_mat_t *W, const float *bias, const float *x, size_t xs,
+                                float *y, size_t ys, size_t B, size_t r0, size_t r1, bool acc)
+{
+    matmul_avx(W, bias, x, xs, y, ys, B, r0, r1, acc, MDL_DTYPE_BF16);
+}
+
+AVX static float dot_avx(const float *a, const float *b, size_t n)
+{
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0;
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+    }
+    for (; i + 8 <= n; i += 8)
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+    float s = hsum(_mm256_add_ps(s0, s1));
+    for (; i < n; i++)
+        s += a[i] * b[i];
+    return s;
+}
+
+AVX static void axpy_avx(float *y, float a, const float *x, size_t n)
+{
+    __m256 va = _mm256_set1_ps(a);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++)
+        y[i] += a * x[i];
+}
+
+AVX static void to_f32_avx(const void *src, mdl_dtype_t t, float *dst, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(dst + i, load8(src, i, t));
+    for (; i < n; i++)
+        dst[i] = elem(src, i, t);
+}
+#endif
+
+/* ---- dispatch ---- */
+
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static atomic_bool simd;
+
+static void detect(void)
+{
+#ifdef HAVE_X86
+    __builtin_cpu_init();
+    atomic_store(&simd, __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                            __builtin_cpu_supports("f16c"));
+#endif
+}
+
+bool mdl__tf_simd(void)
+{
+    pthread_once(&once, detect);
+    return atomic_load_explicit(&simd, memory_order_relaxed);
+}
+
+void mdl__tf_set_simd(bool on)
+{
+    pthread_once(&once, detect);
+#ifdef HAVE_X86
+    if (!on || (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                __builtin_cpu_supports("f16c")))
+        atomic_store(&simd, on);
+#else
+    (void)on;
+#endif
+}
+
+void mdl__tf_matmul(const mdl_tf_mat_t *W, const float *bias, const float *x, size_t xs, float *y,
+                    size_t ys, size_t B, size_t r0, size_t r1, bool acc)
+{
+#ifdef HAVE_X86
+    if (mdl__tf_simd()) {
+        switch (W->dtype) {
+        case MDL_DTYPE_F32: matmul_avx_f32(W, bias, x, xs, y, ys, B, r0, r1, acc); return;
+        case MDL_DTYPE_F16: matmul_avx_f16(W, bias, x, xs, y, ys, B, r0, r1, acc); return;
+        case MDL_DTYPE_BF16: matmul_avx_bf16(W, bias, x, xs, y, ys, B, r0, r1, acc); return;
+        }
+    }
+#endif
+    matmul_c(W, bias, x, xs, y, ys, B, r0, r1, acc);
+}
+
+float mdl__tf_dot(const float *a, const float *b, size_t n)
+{
+#ifdef HAVE_X86
+    if (mdl__tf_simd())
+        return dot_avx(a, b, n);
+#endif
+    return dot_c(a, b, n);
+}
+
+void mdl__tf_axpy(float *y, float a, const float *x, size_t n)
+{
+#ifdef HAVE_X86
+    if (mdl__tf_simd()) {
+        axpy_avx(y, a, x, n);
+        return;
+    }
+#endif
+    axpy_c(y, a, x, n);
+}
+
+void mdl__tf_to_f32(const void *src, mdl_dtype_t t, float *dst, size_t n)
+{
+#ifdef HAVE_X86
+    if (mdl__tf_simd()) {
+        to_f32_avx(src, t, dst, n);
+        return;
+    }
+#endif
+    to_f32_c(src, t, dst, n);
+}
