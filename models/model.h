@@ -48,6 +48,8 @@ typedef struct mdl_feature {
 typedef struct mdl_load_opts {
     const char *kind;          /* "lr", ...; NULL = detect from the artifact file name */
     size_t max_artifact_bytes; /* refuse larger artifacts; 0 = no limit */
+    unsigned gen_threads;      /* transformer: threads of its generation engine (0 = 1) */
+    unsigned max_sequences;    /* transformer: sequences generating at once (0 = 16) */
 } mdl_load_opts_t;
 
 /* Tabular capability. rows is n_rows x n_features, row-major; NaN = missing; categorical

@@ -35,6 +35,9 @@ static const struct option {
     Z(inline_max_values, 0, 1ULL << 32),
     Z(max_instances, 1, 1ULL << 32),
     Z(max_model_bytes, 1024, 1ULL << 40),
+    U(generate_threads, 1, 64),
+    U(max_sequences, 1, 256),
+    Z(max_generate_tokens, 1, 1 << 20),
     U(repository_poll_ms, 0, 86400000),
     U(repository_settle_ms, 0, 600000),
     S(ready_models),
@@ -65,6 +68,9 @@ void mdl_config_defaults(mdl_config_t *c)
     c->inline_max_values = 4096;
     c->max_instances = 100000;
     c->max_model_bytes = 1ULL << 30;
+    c->generate_threads = 2;
+    c->max_sequences = 32;
+    c->max_generate_tokens = 4096;
     c->repository_poll_ms = 2000;
     c->repository_settle_ms = 500;
     c->log_level = MDL_LOG_INFO;

@@ -29,6 +29,9 @@ typedef struct mdl_config {
     size_t inline_max_values;   /* rows*features up to this run on the loop thread */
     size_t max_instances;       /* rows per predict request */
     size_t max_model_bytes;     /* artifact size limit */
+    unsigned generate_threads;  /* threads one transformer's generation uses */
+    unsigned max_sequences;     /* sequences generating at once per model (429 beyond) */
+    size_t max_generate_tokens; /* max_tokens per generation request */
     unsigned repository_poll_ms;   /* rescan the repository this often; 0 = notifications only */
     unsigned repository_settle_ms; /* changed files load once unchanged and this old (or READY) */
     char ready_models[1024];       /* comma-separated models /readyz waits for; "" = all */

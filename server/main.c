@@ -202,6 +202,8 @@ int main(int argc, char **argv)
         mdl_registry_opts_t ro = {
             .repository = srv->config.model_repository,
             .max_model_bytes = srv->config.max_model_bytes,
+            .gen_threads = srv->config.generate_threads,
+            .max_sequences = srv->config.max_sequences,
             .poll_ms = srv->config.repository_poll_ms,
             .settle_ms = srv->config.repository_settle_ms,
         };

@@ -462,7 +462,9 @@ static void on_load_work(uv_work_t *req)
      * 3.5 ms at nice 0). This pool runs only loads and frees, so the setting can stay. */
     setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
     mdl_load_opts_t opts = {.kind = job->kind[0] ? job->kind : NULL,
-                            .max_artifact_bytes = job->reg->opts.max_model_bytes};
+                            .max_artifact_bytes = job->reg->opts.max_model_bytes,
+                            .gen_threads = job->reg->opts.gen_threads,
+                            .max_sequences = job->reg->opts.max_sequences};
     double t0 = uv_hrtime() / 1e9;
 
     if (mdl_model_load_dir(job->dir, &opts, &job->model, &job->err) == 0 && job->warmup &&

@@ -69,6 +69,7 @@ struct mdl_slot {
 typedef struct mdl_registry_opts {
     const char *repository;
     size_t max_model_bytes;
+    unsigned gen_threads, max_sequences; /* for transformer models' engines */
     unsigned poll_ms;         /* rescan period; 0 = notifications only */
     unsigned settle_ms;       /* changed files must be this old and unchanged for a scan */
 } mdl_registry_opts_t;
