@@ -28,7 +28,10 @@ recommended, otherwise characters outside the vocabulary become <unk>). For exam
         normalization_rule_name="identity", remove_extra_whitespaces=False,
         add_dummy_prefix=True, split_digits=True, unk_id=0, bos_id=1, eos_id=2, pad_id=-1)
 
-A model trained otherwise is refused with the option that differs.
+A model trained otherwise is refused with the option that differs. --chat-template chatml
+needs the pieces <|im_start|> and <|im_end|> (train with
+user_defined_symbols=["<|im_start|>", "<|im_end|>"]); user-defined pieces are exported as
+added tokens (special false) and, like SentencePiece, matched whole anywhere in the text.
 
 Merges: SentencePiece BPE merges the adjacent pair whose joined piece has the highest
 score; tokenizer.json lists merges by rank instead. Every split of every multi-character
@@ -242,6 +245,11 @@ def main(argv):
     except (OSError, RuntimeError, ValueError) as e:
         fail(f"cannot load {args.model}: {e}")
     check_model(proto)
+    if args.chat_template == "chatml":
+        for t in ("<|im_start|>", "<|im_end|>"):
+            if sp.piece_to_id(t) == sp.unk_id() and t != "<unk>":
+                fail(f"--chat-template chatml: the model has no piece {t} "
+                     "(train with user_defined_symbols)")
     tokenizer, config, blob = build(sp, proto, not args.no_bos, args.chat_template)
     os.makedirs(args.out_dir, exist_ok=True)
     write(os.path.join(args.out_dir, "tokenizer.json"),
