@@ -60,6 +60,12 @@ $(BUILD)/tests/eval_driver: tests/eval/eval_driver.c $(BUILD)/libmodeld.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libmodeld.a $(LDLIBS)
 
+# Runs models/transformer/tokenizer on commands from stdin for tests/tokenizer (ids vs
+# python3-sentencepiece and a Python GPT-2 reference).
+$(BUILD)/tests/tok_driver: tests/tokenizer/tok_driver.c $(BUILD)/libmodeld.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libmodeld.a $(LDLIBS)
+
 # Only `make fuzz` needs these (libFuzzer ships in clang's runtime package).
 FUZZ_PKGS := clang libclang-rt-14-dev
 
@@ -102,8 +108,9 @@ fuzz:
 	  build/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -timeout=10 build/fuzz/corpus-$$n \
 	    tests/fuzz/corpus/$${n#fuzz_} || exit 1; done
 
-test-e2e: $(BUILD)/modeld $(BUILD)/tests/eval_driver
-	MODELD_BIN=$(BUILD)/modeld EVAL_DRIVER=$(BUILD)/tests/eval_driver $(PYTHON) -m pytest -q tests/e2e tests/eval
+test-e2e: $(BUILD)/modeld $(BUILD)/tests/eval_driver $(BUILD)/tests/tok_driver
+	MODELD_BIN=$(BUILD)/modeld EVAL_DRIVER=$(BUILD)/tests/eval_driver TOK_DRIVER=$(BUILD)/tests/tok_driver \
+	  $(PYTHON) -m pytest -q tests/e2e tests/eval tests/tokenizer
 
 asan: deps
 	$(MAKE) MODE=asan test-unit test-e2e
