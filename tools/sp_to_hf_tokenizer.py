@@ -31,7 +31,8 @@ recommended, otherwise characters outside the vocabulary become <unk>). For exam
 A model trained otherwise is refused with the option that differs. --chat-template chatml
 needs the pieces <|im_start|> and <|im_end|> (train with
 user_defined_symbols=["<|im_start|>", "<|im_end|>"]); user-defined pieces are exported as
-added tokens (special false) and, like SentencePiece, matched whole anywhere in the text.
+added tokens (special false, normalized true) and, like SentencePiece, matched whole
+anywhere in the text.
 
 Merges: SentencePiece BPE merges the adjacent pair whose joined piece has the highest
 score; tokenizer.json lists merges by rank instead. Every split of every multi-character
@@ -127,6 +128,10 @@ def build(sp, proto, add_bos, chat_template):
         merges.extend((left, right) for _, _, left, right in local)
 
     unk_id, bos_id, eos_id = sp.unk_id(), sp.bos_id(), sp.eos_id()
+    # Control pieces (<unk>, <s>, </s>) are special tokens that cut the text before
+    # normalization; user-defined pieces are matched, as SentencePiece matches them, in
+    # the normalized text ("normalized": true), so "<|im_start|>user" keeps the one
+    # "\u2581" prefix of the whole text.
     added = []
     for i in range(n):
         typ = proto.pieces[i].type
@@ -137,7 +142,7 @@ def build(sp, proto, add_bos, chat_template):
         else:
             continue
         added.append({"id": i, "content": pieces[i], "single_word": False, "lstrip": False,
-                      "rstrip": False, "normalized": False, "special": special})
+                      "rstrip": False, "normalized": not special, "special": special})
 
     bos = pieces[bos_id] if bos_id >= 0 else None
     eos = pieces[eos_id] if eos_id >= 0 else None

@@ -34,8 +34,42 @@ static int tmp_reserve(enc_t *e, size_t n)
     return 0;
 }
 
-/* SentencePiece kinds: symbols for s[0..len), merged word by word. */
-static int encode_sp(enc_t *e, const uint8_t *s, size_t len, bool text_start)
+static bool is_ws(uint8_t c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
+
+static bool is_word_byte(uint8_t c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           c == '_' || c >= 0x80;
+}
+
+/* The added token matching at s[i] (longest first) among the normalized ones or the
+ * others, or NULL. */
+static const tok_added_t *added_at(const mdl_tokenizer_t *tok, const uint8_t *s, size_t len,
+                                   size_t i, bool allow_special, bool normalized)
+{
+    uint8_t b = s[i];
+
+    for (uint32_t k = tok->added_first[b]; k < tok->added_first[b + 1]; k++) {
+        const tok_added_t *a = &tok->added[k];
+        if ((a->special && !allow_special) || a->normalized != normalized)
+            continue;
+        if (a->len > len - i || memcmp(s + i, tok->text + a->off, a->len) != 0)
+            continue;
+        if (a->single_word && ((i > 0 && is_word_byte(s[i - 1])) ||
+                               (i + a->len < len && is_word_byte(s[i + a->len]))))
+            continue;
+        return a;
+    }
+    return NULL;
+}
+
+/* SentencePiece kinds: symbols for s[0..len), merged word by word; normalized added
+ * tokens cut the word where they match. */
+static int encode_sp(enc_t *e, const uint8_t *s, size_t len, bool text_start,
+                     bool allow_special)
 {
     const mdl_tokenizer_t *tok = e->tok;
     size_t n = 0;
@@ -47,6 +81,7 @@ static int encode_sp(enc_t *e, const uint8_t *s, size_t len, bool text_start)
     bool prefix = tok->prepend == 1 || (tok->prepend == 2 && text_start);
     for (size_t i = prefix ? (size_t)-1 : 0; i != len;) {
         const uint8_t *ch;
+        const tok_added_t *hit;
         size_t clen;
         bool space;
         if (i == (size_t)-1 || s[i] == ' ') {
@@ -54,6 +89,13 @@ static int encode_sp(enc_t *e, const uint8_t *s, size_t len, bool text_start)
             clen = tok->space_sym_len;
             space = true;
             i = i == (size_t)-1 ? 0 : i + 1;
+        } else if (tok->any_normalized && (hit = added_at(tok, s, len, i, allow_special, true))) {
+            if ((rc = mdl__tok_bpe(tok, &e->sc, n, &e->out)) < 0 ||
+                (rc = mdl__tok_ids_push(&e->out, hit->id)) < 0)
+                return rc;
+            n = 0;
+            i += hit->len;
+            continue;
         } else {
             uint32_t cp;
             ch = s + i;
@@ -138,44 +180,13 @@ static int encode_byte_level(enc_t *e, const uint8_t *s, size_t len, bool use_re
     return 0;
 }
 
-static int encode_plain(enc_t *e, const uint8_t *s, size_t len)
+static int encode_plain(enc_t *e, const uint8_t *s, size_t len, bool allow_special)
 {
     bool text_start = s == e->text;
 
     if (e->tok->kind == MDL_TOK_BYTE_BPE)
         return encode_byte_level(e, s, len, e->tok->byte_regex);
-    return encode_sp(e, s, len, text_start);
-}
-
-static bool is_ws(uint8_t c)
-{
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
-}
-
-static bool is_word_byte(uint8_t c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-           c == '_' || c >= 0x80;
-}
-
-/* The added token matching at s[i] (longest first), or NULL. */
-static const tok_added_t *added_at(const mdl_tokenizer_t *tok, const uint8_t *s, size_t len,
-                                   size_t i, bool allow_special)
-{
-    uint8_t b = s[i];
-
-    for (uint32_t k = tok->added_first[b]; k < tok->added_first[b + 1]; k++) {
-        const tok_added_t *a = &tok->added[k];
-        if (a->special && !allow_special)
-            continue;
-        if (a->len > len - i || memcmp(s + i, tok->text + a->off, a->len) != 0)
-            continue;
-        if (a->single_word && ((i > 0 && is_word_byte(s[i - 1])) ||
-                               (i + a->len < len && is_word_byte(s[i + a->len]))))
-            continue;
-        return a;
-    }
-    return NULL;
+    return encode_sp(e, s, len, text_start, allow_special);
 }
 
 int mdl_tokenizer_encode(const mdl_tokenizer_t *tok, const char *text, size_t len,
@@ -197,7 +208,7 @@ int mdl_tokenizer_encode(const mdl_tokenizer_t *tok, const char *text, size_t le
 
     size_t seg = 0;
     for (size_t i = 0; rc == 0 && i < len && tok->n_added;) {
-        const tok_added_t *a = added_at(tok, s, len, i, flags & MDL_TOK_ALLOW_SPECIAL);
+        const tok_added_t *a = added_at(tok, s, len, i, flags & MDL_TOK_ALLOW_SPECIAL, false);
         if (!a) {
             i++;
             continue;
@@ -206,7 +217,7 @@ int mdl_tokenizer_encode(const mdl_tokenizer_t *tok, const char *text, size_t le
         if (a->lstrip)
             while (seg_end > seg && is_ws(s[seg_end - 1]))
                 seg_end--;
-        if ((rc = encode_plain(&e, s + seg, seg_end - seg)) < 0)
+        if ((rc = encode_plain(&e, s + seg, seg_end - seg, flags & MDL_TOK_ALLOW_SPECIAL)) < 0)
             break;
         if ((rc = mdl__tok_ids_push(&e.out, a->id)) < 0)
             break;
@@ -217,7 +228,7 @@ int mdl_tokenizer_encode(const mdl_tokenizer_t *tok, const char *text, size_t le
         seg = i;
     }
     if (rc == 0)
-        rc = encode_plain(&e, s + seg, len - seg);
+        rc = encode_plain(&e, s + seg, len - seg, flags & MDL_TOK_ALLOW_SPECIAL);
     mdl__tok_scratch_free(&e.sc);
     free(e.tmp);
     if (rc < 0) {
@@ -239,25 +250,30 @@ static int range_error(const mdl_tokenizer_t *tok, int32_t id, size_t pos, mdl_e
                        (long)id, pos, tok->n_vocab ? tok->n_vocab - 1 : 0);
 }
 
-/* Appends id's text to out (room for 3 * (piece_len + 3) bytes) through the repairer;
+/* Appends id's text to out (room for 3 * (piece_len + 6) bytes) through the repairer;
  * returns the bytes written. */
 static size_t emit(const mdl_tokenizer_t *tok, int32_t id, unsigned flags, bool *at_start,
                    mdl_utf8_fix_t *fix, uint8_t *out)
 {
     uint8_t fl = tok->flags[id];
     const uint8_t *p = (const uint8_t *)tok->text + tok->piece_off[id];
-    size_t n = tok->piece_len[id];
+    size_t n = tok->piece_len[id], w = 0;
 
+    /* SentencePiece decodes each run of byte pieces on its own: any other token, even
+     * one that prints nothing, ends the run (and an unfinished character in it) */
+    if (tok->kind != MDL_TOK_BYTE_BPE && !(fl & TOKF_BYTE))
+        w = mdl_utf8_fix_finish(fix, out);
     if (!(fl & TOKF_PRESENT) || ((flags & MDL_TOK_SKIP_SPECIAL) && (fl & TOKF_SPECIAL)))
-        return 0;
+        return w;
     if (n == 0)
-        return 0;
-    if (*at_start && tok->strip_leading && p[0] == ' ') {
+        return w;
+    /* the space a normalizer put in front of the text; a byte piece is the text's own */
+    if (*at_start && tok->strip_leading && p[0] == ' ' && !(fl & TOKF_BYTE)) {
         p++;
         n--;
     }
     *at_start = false;
-    return mdl_utf8_fix_feed(fix, p, n, out);
+    return w + mdl_utf8_fix_feed(fix, p, n, out + w);
 }
 
 int mdl_tokenizer_decode(const mdl_tokenizer_t *tok, const int32_t *ids, size_t n,
@@ -268,7 +284,7 @@ int mdl_tokenizer_decode(const mdl_tokenizer_t *tok, const int32_t *ids, size_t 
     for (size_t i = 0; i < n; i++) {
         if (ids[i] < 0 || (size_t)ids[i] >= tok->n_vocab)
             return range_error(tok, ids[i], i, reterr);
-        need += 3 * ((size_t)tok->piece_len[ids[i]] + 3);
+        need += 3 * ((size_t)tok->piece_len[ids[i]] + 6);
     }
     uint8_t *out = malloc(need);
     if (!out)
@@ -294,7 +310,7 @@ int mdl_tok_stream_init(mdl_tok_stream_t *s, const mdl_tokenizer_t *tok, int32_t
     s->flags = flags;
     s->at_start = prev_id < 0 || (tok->bos_id >= 0 && prev_id == tok->bos_id);
     mdl_utf8_fix_init(&s->fix, tok->kind != MDL_TOK_BYTE_BPE);
-    s->cap = 3 * (tok->max_piece_len + 3) + 16;
+    s->cap = 3 * (tok->max_piece_len + 6) + 16;
     s->buf = malloc(s->cap);
     return s->buf ? 0 : -ENOMEM;
 }

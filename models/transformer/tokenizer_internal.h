@@ -40,6 +40,10 @@ typedef struct tok_added {
     int32_t id;
     uint32_t off, len; /* content in tok->text */
     bool special, lstrip, rstrip, single_word;
+    bool normalized; /* SentencePiece kinds: matched inside the normalized text (after the
+                        "\u2581" prefix, without starting a new prefix), as SentencePiece
+                        matches its user-defined symbols; otherwise the text is cut at the
+                        token first and each side normalized on its own */
 } tok_added_t;
 
 struct mdl_tokenizer {
@@ -79,6 +83,7 @@ struct mdl_tokenizer {
     tok_added_t *added;   /* sorted by first byte, then longest first */
     size_t n_added, cap_added;
     uint32_t added_first[257]; /* added[added_first[b] .. added_first[b + 1]) start with b */
+    bool any_normalized;  /* some added token has .normalized (SentencePiece kinds) */
 
     int32_t bos_id;
     int32_t eos[8];

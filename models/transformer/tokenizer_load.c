@@ -118,8 +118,8 @@ static int key_set(mdl_tokenizer_t *tok, int32_t id, const char *s, size_t len,
 
 /* Registers an added token (the same id twice keeps the first definition). */
 static int add_added(mdl_tokenizer_t *tok, int32_t id, const char *s, size_t len, bool special,
-                     bool lstrip, bool rstrip, bool single_word, const char *what,
-                     mdl_err_t *reterr)
+                     bool lstrip, bool rstrip, bool single_word, bool normalized,
+                     const char *what, mdl_err_t *reterr)
 {
     int rc;
 
@@ -143,7 +143,9 @@ static int add_added(mdl_tokenizer_t *tok, int32_t id, const char *s, size_t len
     }
     tok->added[tok->n_added++] = (tok_added_t){
         .id = id, .off = tok->key_off[id], .len = (uint32_t)len, .special = special,
-        .lstrip = lstrip, .rstrip = rstrip, .single_word = single_word};
+        .lstrip = lstrip, .rstrip = rstrip, .single_word = single_word,
+        .normalized = normalized && tok->kind != MDL_TOK_BYTE_BPE};
+    tok->any_normalized |= tok->added[tok->n_added - 1].normalized;
     tok->flags[id] |= TOKF_ADDED | (special ? TOKF_SPECIAL : 0);
     return 0;
 }
@@ -153,7 +155,7 @@ static int parse_added(mdl_tokenizer_t *tok, const mdl_json_t *o, int32_t id, co
                        mdl_err_t *reterr)
 {
     int rc = 0;
-    bool special, lstrip, rstrip, single_word;
+    bool special, lstrip, rstrip, single_word, normalized;
 
     if (o->type != MDL_JSON_OBJECT)
         return bad(reterr, "%s: expected an object, got %s", path,
@@ -166,10 +168,11 @@ static int parse_added(mdl_tokenizer_t *tok, const mdl_json_t *o, int32_t id, co
     if ((rc = opt_bool(o, path, "special", false, &special, reterr)) < 0 ||
         (rc = opt_bool(o, path, "lstrip", false, &lstrip, reterr)) < 0 ||
         (rc = opt_bool(o, path, "rstrip", false, &rstrip, reterr)) < 0 ||
-        (rc = opt_bool(o, path, "single_word", false, &single_word, reterr)) < 0)
+        (rc = opt_bool(o, path, "single_word", false, &single_word, reterr)) < 0 ||
+        (rc = opt_bool(o, path, "normalized", !special, &normalized, reterr)) < 0)
         return rc;
-    return add_added(tok, id, c->u.str, c->len, special, lstrip, rstrip, single_word, path,
-                     reterr);
+    return add_added(tok, id, c->u.str, c->len, special, lstrip, rstrip, single_word,
+                     normalized, path, reterr);
 }
 
 int mdl__tok_index_added(mdl_tokenizer_t *tok)
