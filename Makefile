@@ -32,7 +32,7 @@ FUZZ_SECONDS ?= 60
 
 # Debian packages the build, the tests and the benchmarks need.
 DEB_PKGS := build-essential pkg-config libmicrohttpd-dev libuv1-dev libcjson-dev \
-            python3 python3-pytest python3-sklearn python3-numpy python3-xgboost curl prometheus wrk nginx-light valgrind
+            python3 python3-pytest python3-sentencepiece python3-protobuf python3-regex python3-sklearn python3-numpy python3-xgboost curl prometheus wrk nginx-light valgrind
 
 .PHONY: all deps run test test-unit test-e2e asan valgrind bench clean fuzz
 
@@ -57,6 +57,12 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libmodeld.a
 
 # Runs models/eval on rows from a file for tests/eval (metrics vs scikit-learn).
 $(BUILD)/tests/eval_driver: tests/eval/eval_driver.c $(BUILD)/libmodeld.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libmodeld.a $(LDLIBS)
+
+# Runs models/transformer/tokenizer on commands from stdin for tests/tokenizer (ids vs
+# python3-sentencepiece and a Python GPT-2 reference).
+$(BUILD)/tests/tok_driver: tests/tokenizer/tok_driver.c $(BUILD)/libmodeld.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libmodeld.a $(LDLIBS)
 
@@ -102,8 +108,9 @@ fuzz:
 	  build/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -timeout=10 build/fuzz/corpus-$$n \
 	    tests/fuzz/corpus/$${n#fuzz_} || exit 1; done
 
-test-e2e: $(BUILD)/modeld $(BUILD)/tests/eval_driver
-	MODELD_BIN=$(BUILD)/modeld EVAL_DRIVER=$(BUILD)/tests/eval_driver $(PYTHON) -m pytest -q tests/e2e tests/eval
+test-e2e: $(BUILD)/modeld $(BUILD)/tests/eval_driver $(BUILD)/tests/tok_driver
+	MODELD_BIN=$(BUILD)/modeld EVAL_DRIVER=$(BUILD)/tests/eval_driver TOK_DRIVER=$(BUILD)/tests/tok_driver \
+	  $(PYTHON) -m pytest -q tests/e2e tests/eval tests/tokenizer
 
 asan: deps
 	$(MAKE) MODE=asan test-unit test-e2e
