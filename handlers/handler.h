@@ -100,6 +100,10 @@ bool mdl_request_client_gone(mdl_request_t *req);
 mdl_handler_fn mdl_handle_healthz, mdl_handle_readyz, mdl_handle_metrics;
 mdl_handler_fn mdl_handle_models_list, mdl_handle_model_get;
 mdl_handler_fn mdl_handle_predict;
+mdl_handler_fn mdl_handle_generate, mdl_handle_completions, mdl_handle_chat_completions;
+/* Shutdown, after the worker pool stopped and before the HTTP layer stops: ends every
+ * generation still streaming or waiting (their connections resume) and frees it. */
+void mdl_generate_shutdown(mdl_server_t *srv);
 mdl_handler_fn mdl_handle_model_load, mdl_handle_model_unload, mdl_handle_model_reload;
 mdl_handler_fn mdl_handle_repository_index;
 

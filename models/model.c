@@ -207,7 +207,7 @@ bool mdl_model_is_tabular(const mdl_model_t *m)
     return m->kind->tabular != NULL;
 }
 
-const struct mdl_tf_model *mdl_model_transformer(const mdl_model_t *m)
+const mdl_lm_t *mdl_model_lm(const mdl_model_t *m)
 {
     return m->kind == &mdl_kind_transformer ? m->impl : NULL;
 }

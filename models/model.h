@@ -31,7 +31,7 @@ typedef enum mdl_task {
     MDL_TASK_RANKING,    /* value: one relevance score per row */
     MDL_TASK_DECISION,   /* linear SVM: decision function, no link; 1 or n_classes per row */
     MDL_TASK_GENERATION, /* text generation (kind "transformer"): no rows, see
-                            mdl_model_transformer() */
+                            mdl_model_lm() */
 } mdl_task_t;
 
 /* One input column as callers name it. Numeric unless n_categories > 0: then callers send
@@ -110,10 +110,11 @@ const mdl_kind_t *mdl_kind_find(const char *name);
 
 bool mdl_model_is_tabular(const mdl_model_t *m);
 
-/* Generation capability: the transformer behind a model of kind "transformer" (see
- * models/transformer/transformer.h), or NULL for every other kind. Lives as long as m. */
-struct mdl_tf_model;
-const struct mdl_tf_model *mdl_model_transformer(const mdl_model_t *m);
+/* Generation capability: the weights, tokenizer and engine behind a model of kind
+ * "transformer" (struct in models/transformer/kind.h), or NULL for every other kind.
+ * Lives as long as m. */
+typedef struct mdl_lm mdl_lm_t;
+const mdl_lm_t *mdl_model_lm(const mdl_model_t *m);
 size_t mdl_model_output_width(const mdl_model_t *m, mdl_output_t kind);
 int mdl_model_score(const mdl_model_t *m, const double *rows, size_t n_rows, mdl_output_t kind,
                     double *out, mdl_err_t *reterr);

@@ -8,6 +8,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "handlers/handler.h"
 #include "http.h"
 #include "log.h"
 #include "server.h"
@@ -88,6 +89,7 @@ static void on_drained(mdl_server_t *srv)
     daemon_state_t *d = (daemon_state_t *)srv;
 
     mdl_pool_stop(srv->pool);      /* runs every outstanding done callback */
+    mdl_generate_shutdown(srv);    /* ends generations still streaming or held */
     mdl_registry_wake_all(srv->registry); /* admin calls waiting for a load answer now */
     mdl_http_stop(srv->http);
     mdl_pool_free(srv->pool);

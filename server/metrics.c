@@ -22,6 +22,9 @@ static const double latency_bounds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 
                                         0.025,  0.05,    0.1,    0.25,  0.5,    1,     2.5,
                                         5,      10,      30};
 static const double batch_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384, 65536};
+static const double token_bounds[] = {0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05,
+                                      0.075, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+#define N_TOKEN (sizeof token_bounds / sizeof token_bounds[0])
 static const double load_bounds[] = {0.001, 0.005, 0.025, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300};
 #define N_LOAD (sizeof load_bounds / sizeof load_bounds[0])
 #define N_LATENCY (sizeof latency_bounds / sizeof latency_bounds[0])
@@ -41,6 +44,10 @@ typedef struct model_series {
     histogram_t infer, queue, batch;
     uint64_t loads_ok, loads_error;
     histogram_t load;
+    bool generative;              /* has generation series */
+    histogram_t ttft, inter_token;
+    uint64_t prompt_tokens, completion_tokens;
+    long active_sequences;
 } model_series_t;
 
 struct mdl_metrics {
@@ -185,6 +192,33 @@ void mdl_metrics_model_load(mdl_metrics_t *m, const char *model, int ok, double 
     observe(&s->load, load_bounds, N_LOAD, seconds);
 }
 
+void mdl_metrics_generation(mdl_metrics_t *m, const char *model, double ttft_s,
+                            const double *inter_token_s, size_t n_inter, size_t prompt_tokens,
+                            size_t completion_tokens)
+{
+    model_series_t *s = model_series(m, model);
+
+    if (!s)
+        return;
+    s->generative = true;
+    if (ttft_s >= 0)
+        observe(&s->ttft, token_bounds, N_TOKEN, ttft_s);
+    for (size_t i = 0; i < n_inter; i++)
+        observe(&s->inter_token, token_bounds, N_TOKEN, inter_token_s[i]);
+    s->prompt_tokens += prompt_tokens;
+    s->completion_tokens += completion_tokens;
+}
+
+void mdl_metrics_active_sequences(mdl_metrics_t *m, const char *model, int delta)
+{
+    model_series_t *s = model_series(m, model);
+
+    if (!s)
+        return;
+    s->generative = true;
+    s->active_sequences += delta;
+}
+
 void mdl_metrics_inflight(mdl_metrics_t *m, int delta)
 {
     m->inflight += delta;
@@ -246,6 +280,51 @@ static void render_model_histograms(const mdl_metrics_t *m, mdl_buf_t *out, mdl_
             render_histogram(out, name, lb->data, h, load_bounds, N_LOAD);
         else
             render_histogram(out, name, lb->data, h, latency_bounds, N_LATENCY);
+    }
+}
+
+/* Only for models that generate: a tabular model has no tokens to count. */
+static void render_generation(const mdl_metrics_t *m, mdl_buf_t *out, mdl_buf_t *lb)
+{
+    static const char *const names[2] = {"modeld_generate_time_to_first_token_seconds",
+                                         "modeld_generate_inter_token_seconds"};
+    static const char *const helps[2] = {"Time from request to its first generated token.",
+                                         "Time between consecutive generated tokens of a sequence."};
+    bool any = false;
+
+    for (size_t i = 0; i < m->n_mod; i++)
+        any |= m->mod[i].generative;
+    if (!any)
+        return;
+    for (int w = 0; w < 2; w++) {
+        mdl_buf_printf(out, "# HELP %s %s\n# TYPE %s histogram\n", names[w], helps[w], names[w]);
+        for (size_t i = 0; i < m->n_mod; i++) {
+            if (!m->mod[i].generative)
+                continue;
+            labels_for(lb, NULL, m->mod[i].model);
+            render_histogram(out, names[w], lb->data, w == 0 ? &m->mod[i].ttft : &m->mod[i].inter_token,
+                             token_bounds, N_TOKEN);
+        }
+    }
+    mdl_buf_puts(out, "# HELP modeld_generate_tokens_total Tokens processed by generation, by kind.\n"
+                      "# TYPE modeld_generate_tokens_total counter\n");
+    for (size_t i = 0; i < m->n_mod; i++) {
+        if (!m->mod[i].generative)
+            continue;
+        labels_for(lb, NULL, m->mod[i].model);
+        mdl_buf_printf(out, "modeld_generate_tokens_total{%s,kind=\"prompt\"} %llu\n", lb->data,
+                       (unsigned long long)m->mod[i].prompt_tokens);
+        mdl_buf_printf(out, "modeld_generate_tokens_total{%s,kind=\"completion\"} %llu\n", lb->data,
+                       (unsigned long long)m->mod[i].completion_tokens);
+    }
+    mdl_buf_puts(out, "# HELP modeld_generate_active_sequences Sequences generating now.\n"
+                      "# TYPE modeld_generate_active_sequences gauge\n");
+    for (size_t i = 0; i < m->n_mod; i++) {
+        if (!m->mod[i].generative)
+            continue;
+        labels_for(lb, NULL, m->mod[i].model);
+        mdl_buf_printf(out, "modeld_generate_active_sequences{%s} %ld\n", lb->data,
+                       m->mod[i].active_sequences);
     }
 }
 
@@ -337,6 +416,7 @@ void mdl_metrics_render(const mdl_metrics_t *m, mdl_buf_t *out)
         mdl_buf_printf(out, "modeld_model_load_total{%s,result=\"error\"} %llu\n", lb.data,
                        (unsigned long long)m->mod[i].loads_error);
     }
+    render_generation(m, out, &lb);
     mdl_buf_printf(out, "# HELP modeld_inflight_requests Requests received and not yet completed.\n"
                         "# TYPE modeld_inflight_requests gauge\nmodeld_inflight_requests %ld\n",
                    m->inflight);

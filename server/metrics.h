@@ -20,6 +20,13 @@ void mdl_metrics_request(mdl_metrics_t *m, const char *endpoint, const char *mod
 void mdl_metrics_inference(mdl_metrics_t *m, const char *model, double infer_s, double queue_s,
                            size_t rows);
 void mdl_metrics_inflight(mdl_metrics_t *m, int delta);
+/* One finished generation on `model`: time to first token (< 0: none was generated), the
+ * gaps between its tokens, and its token counts. */
+void mdl_metrics_generation(mdl_metrics_t *m, const char *model, double ttft_s,
+                            const double *inter_token_s, size_t n_inter, size_t prompt_tokens,
+                            size_t completion_tokens);
+/* Sequences generating on `model` now (+1 when one starts, -1 when it ends). */
+void mdl_metrics_active_sequences(mdl_metrics_t *m, const char *model, int delta);
 /* One finished model load (ok or not) and how long it took. */
 void mdl_metrics_model_load(mdl_metrics_t *m, const char *model, int ok, double seconds);
 

@@ -17,6 +17,13 @@ static const mdl_route_t routes[] = {
      MDL_ROUTE_MODEL | MDL_ROUTE_READY | MDL_ROUTE_JSON, DATA},
     {"predict", "POST", "/v1/models/{m}/versions/{v}:predict", mdl_handle_predict,
      MDL_ROUTE_MODEL | MDL_ROUTE_READY | MDL_ROUTE_JSON, DATA},
+    {"generate", "POST", "/v1/models/{m}:generate", mdl_handle_generate,
+     MDL_ROUTE_MODEL | MDL_ROUTE_READY | MDL_ROUTE_JSON, DATA},
+    {"generate", "POST", "/v1/models/{m}/versions/{v}:generate", mdl_handle_generate,
+     MDL_ROUTE_MODEL | MDL_ROUTE_READY | MDL_ROUTE_JSON, DATA},
+    /* The OpenAI routes name the model in the body; their handlers resolve it. */
+    {"completions", "POST", "/v1/completions", mdl_handle_completions, MDL_ROUTE_JSON, DATA},
+    {"chat_completions", "POST", "/v1/chat/completions", mdl_handle_chat_completions, MDL_ROUTE_JSON, DATA},
     {"healthz", "GET", "/healthz", mdl_handle_healthz, 0, 0},
     {"readyz", "GET", "/readyz", mdl_handle_readyz, 0, 0},
     {"metrics", "GET", "/metrics", mdl_handle_metrics, 0, 0},

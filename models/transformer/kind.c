@@ -1,27 +1,73 @@
 #include "kind.h"
 
-#include "transformer.h"
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 static const char *const artifacts[] = {"model.safetensors.index.json", "model.safetensors",
                                         "model.bin", NULL};
 
+static void destroy(void *impl)
+{
+    mdl_lm_t *lm = impl;
+
+    if (!lm)
+        return;
+    /* The engine first: its thread reads the weights. */
+    mdl_gen_engine_free(lm->engine);
+    mdl_tokenizer_free(lm->tok);
+    mdl_tf_free(lm->tf);
+    free(lm);
+}
+
+static mdl_chat_template_t chat_template_of(const mdl_tokenizer_t *tok)
+{
+    switch (tok ? mdl_tokenizer_chat_format(tok) : MDL_CHAT_NONE) {
+    case MDL_CHAT_CHATML:
+        return MDL_CHAT_TEMPLATE_CHATML;
+    case MDL_CHAT_LLAMA2:
+        return MDL_CHAT_TEMPLATE_LLAMA2;
+    default:
+        return MDL_CHAT_TEMPLATE_PLAIN;
+    }
+}
+
 /* path is the artifact mdl_model_load_dir found (first of `artifacts` present). */
 static int load(const char *path, const mdl_load_opts_t *opts, mdl_model_t *m, mdl_err_t *reterr)
 {
-    mdl_tf_model_t *tf;
-    int r = mdl_tf_load(path, opts ? opts->max_artifact_bytes : 0, &tf, reterr);
+    mdl_lm_t *lm = calloc(1, sizeof *lm);
+    char dir[sizeof m->artifact];
+    int r;
 
+    if (!lm)
+        return mdl_err_set(reterr, -ENOMEM, "out of memory");
+    snprintf(dir, sizeof dir, "%s", path);
+    r = mdl_tf_load(path, opts ? opts->max_artifact_bytes : 0, &lm->tf, reterr);
     if (r < 0)
-        return r;
-    m->impl = tf;
+        goto fail;
+    r = mdl_tokenizer_load_dir(dirname(dir), &lm->tok, reterr);
+    if (r == -ENOENT) {
+        lm->tok = NULL;
+    } else if (r < 0) {
+        goto fail;
+    } else if (mdl_tokenizer_vocab_size(lm->tok) > mdl_tf_vocab_size(lm->tf)) {
+        r = mdl_err_set(reterr, -EBADMSG, "the tokenizer has %zu tokens but the model's vocabulary is %zu",
+                        mdl_tokenizer_vocab_size(lm->tok), mdl_tf_vocab_size(lm->tf));
+        goto fail;
+    }
+    lm->chat = chat_template_of(lm->tok);
+    r = mdl_gen_engine_new(lm->tf, opts && opts->gen_threads ? opts->gen_threads : 1,
+                           opts && opts->max_sequences ? opts->max_sequences : 16, &lm->engine, reterr);
+    if (r < 0)
+        goto fail;
+    m->impl = lm;
     m->task = MDL_TASK_GENERATION;
-    m->cost_per_row = mdl_tf_weight_bytes(tf);
+    m->cost_per_row = mdl_tf_weight_bytes(lm->tf);
     return 0;
-}
-
-static void destroy(void *impl)
-{
-    mdl_tf_free(impl);
+fail:
+    destroy(lm);
+    return r;
 }
 
 const mdl_kind_t mdl_kind_transformer = {

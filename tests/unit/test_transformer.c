@@ -16,6 +16,7 @@
 #include "models/json.h"
 #include "models/model.h"
 #include "models/transformer/kernels.h"
+#include "models/transformer/kind.h"
 #include "models/transformer/safetensors.h"
 #include "models/transformer/transformer.h"
 #include "check.h"
@@ -730,7 +731,7 @@ static void test_shards_and_kind(void)
     /* the model kind: a version folder loads through mdl_model_load_dir */
     CHECK_EQ_INT(mdl_model_load_dir(FIX "/tiny_gpt2", NULL, &mm, &err), 0);
     if (mm) {
-        const mdl_tf_model_t *tf = mdl_model_transformer(mm);
+        const mdl_tf_model_t *tf = mdl_model_lm(mm)->tf;
         double row = 0, out;
         CHECK_EQ_STR(mm->kind->name, "transformer");
         CHECK_EQ_STR(mdl_task_name(mm->task), "generation");
@@ -750,7 +751,7 @@ static void test_shards_and_kind(void)
     CHECK_EQ_INT(mdl_model_load_dir(FIX "/tiny_llama", NULL, &mm, &err), 0);
     if (mm) {
         CHECK(strstr(mm->artifact, "model.safetensors") != NULL);
-        CHECK_EQ_STR(mdl_tf_format(mdl_model_transformer(mm)), "safetensors");
+        CHECK_EQ_STR(mdl_tf_format(mdl_model_lm(mm)->tf), "safetensors");
         mdl_model_unref(mm);
     }
     mdl_tf_free(b);
