@@ -61,6 +61,9 @@ typedef struct mdl_gen_status {
     char error[256];        /* MDL_GEN_ERROR */
 } mdl_gen_status_t;
 
+/* Runs on the engine thread with the sequence's lock held (so a reader that sees the final
+ * status knows the last notify has returned): it must be quick, must not call back into
+ * the engine, and must not take a lock that is held around mdl_gen_* calls. */
 typedef void mdl_gen_notify_fn(void *user);
 
 double mdl_gen_now(void);

@@ -72,16 +72,21 @@ static void on_notify(void *user)
     pthread_mutex_unlock(&lock);
 }
 
+/* notify runs under the sequence's lock, so never call the engine holding `lock`. */
 static void wait_finished(mdl_gen_seq_t *s, mdl_gen_status_t *st)
 {
-    pthread_mutex_lock(&lock);
     for (;;) {
+        pthread_mutex_lock(&lock);
+        long seen = notified;
+        pthread_mutex_unlock(&lock);
         mdl_gen_read(s, 0, NULL, NULL, NULL, 0, st);
         if (st->finish != MDL_GEN_RUNNING)
             break;
-        pthread_cond_wait(&cond, &lock);
+        pthread_mutex_lock(&lock);
+        while (notified == seen)
+            pthread_cond_wait(&cond, &lock);
+        pthread_mutex_unlock(&lock);
     }
-    pthread_mutex_unlock(&lock);
 }
 
 static mdl_gen_params_t greedy_params(size_t max_tokens)
