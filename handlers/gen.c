@@ -244,6 +244,47 @@ int gen_encode_prompt(mdl_request_t *req, const mdl_lm_t *lm, const char *text, 
     return 0;
 }
 
+cJSON *mdl_generation_describe(const mdl_model_t *m)
+{
+    const mdl_lm_t *lm = mdl_model_lm(m);
+    const mdl_tf_gen_defaults_t *d = mdl_tf_gen_defaults(lm->tf);
+    cJSON *g = cJSON_CreateObject(), *eos = cJSON_CreateArray(), *defaults;
+    const long *eos_ids;
+    size_t n_eos = mdl_tf_eos(lm->tf, &eos_ids);
+
+    cJSON_AddStringToObject(g, "architecture", mdl_tf_arch_name(lm->tf));
+    cJSON_AddStringToObject(g, "format", mdl_tf_format(lm->tf));
+    cJSON_AddStringToObject(g, "dtype", mdl_dtype_name(mdl_tf_dtype(lm->tf)));
+    cJSON_AddNumberToObject(g, "vocab_size", (double)mdl_tf_vocab_size(lm->tf));
+    cJSON_AddNumberToObject(g, "context", (double)mdl_tf_context(lm->tf));
+    if (lm->tok)
+        cJSON_AddStringToObject(g, "tokenizer", mdl_tok_kind_name(mdl_tokenizer_kind(lm->tok)));
+    else
+        cJSON_AddNullToObject(g, "tokenizer");
+    cJSON_AddStringToObject(g, "chat_template", mdl_chat_template_name(lm->chat));
+    if (mdl_tf_bos(lm->tf) >= 0)
+        cJSON_AddNumberToObject(g, "bos_id", (double)mdl_tf_bos(lm->tf));
+    else
+        cJSON_AddNullToObject(g, "bos_id");
+    for (size_t i = 0; i < n_eos; i++)
+        cJSON_AddItemToArray(eos, cJSON_CreateNumber((double)eos_ids[i]));
+    cJSON_AddItemToObject(g, "eos_ids", eos);
+    defaults = cJSON_AddObjectToObject(g, "defaults");
+    if (!isnan(d->temperature))
+        cJSON_AddNumberToObject(defaults, "temperature", d->temperature);
+    if (!isnan(d->top_p))
+        cJSON_AddNumberToObject(defaults, "top_p", d->top_p);
+    if (d->top_k >= 0)
+        cJSON_AddNumberToObject(defaults, "top_k", (double)d->top_k);
+    if (!isnan(d->repetition_penalty))
+        cJSON_AddNumberToObject(defaults, "repetition_penalty", d->repetition_penalty);
+    if (d->max_new_tokens >= 0)
+        cJSON_AddNumberToObject(defaults, "max_tokens", (double)d->max_new_tokens);
+    if (d->do_sample >= 0)
+        cJSON_AddBoolToObject(defaults, "do_sample", d->do_sample == 1);
+    return g;
+}
+
 /* ---- the life of a generation ---- */
 
 static void job_maybe_free(gen_job_t *j)

@@ -101,6 +101,9 @@ mdl_handler_fn mdl_handle_healthz, mdl_handle_readyz, mdl_handle_metrics;
 mdl_handler_fn mdl_handle_models_list, mdl_handle_model_get;
 mdl_handler_fn mdl_handle_predict;
 mdl_handler_fn mdl_handle_generate, mdl_handle_completions, mdl_handle_chat_completions;
+/* What GET /v1/models/{m} says about a generative model: architecture, weights, context,
+ * tokenizer, chat template, generation defaults. */
+cJSON *mdl_generation_describe(const mdl_model_t *m);
 /* Shutdown, after the worker pool stopped and before the HTTP layer stops: ends every
  * generation still streaming or waiting (their connections resume) and frees it. */
 void mdl_generate_shutdown(mdl_server_t *srv);

@@ -28,10 +28,16 @@ static void add_version(cJSON *obj, long version)
         cJSON_AddNullToObject(obj, "version");
 }
 
+/* The list carries two shapes: modeld's own "models" and, for OpenAI clients (which read
+ * only these keys), "object": "list" with "data" entries {id, object, created, owned_by}. */
 void mdl_handle_models_list(mdl_server_t *srv, mdl_request_t *req)
 {
     cJSON *root = cJSON_CreateObject();
     cJSON *list = cJSON_AddArrayToObject(root, "models");
+    cJSON *data;
+
+    cJSON_AddStringToObject(root, "object", "list");
+    data = cJSON_AddArrayToObject(root, "data");
 
     for (size_t i = 0; i < mdl_registry_count(srv->registry); i++) {
         const mdl_slot_t *slot = mdl_registry_at(srv->registry, i);
@@ -44,6 +50,12 @@ void mdl_handle_models_list(mdl_server_t *srv, mdl_request_t *req)
         add_version(item, slot->version);
         cJSON_AddStringToObject(item, "state", mdl_slot_state_name(slot->state));
         cJSON_AddItemToArray(list, item);
+        item = cJSON_CreateObject();
+        cJSON_AddStringToObject(item, "id", slot->name);
+        cJSON_AddStringToObject(item, "object", "model");
+        cJSON_AddNumberToObject(item, "created", (double)(long long)slot->loaded_at);
+        cJSON_AddStringToObject(item, "owned_by", "modeld");
+        cJSON_AddItemToArray(data, item);
     }
     mdl_reply_json(req, 200, root);
 }
@@ -131,6 +143,8 @@ void mdl_handle_model_get(mdl_server_t *srv, mdl_request_t *req)
         cJSON_AddStringToObject(root, "task", mdl_task_name(m->task));
         cJSON_AddItemToObject(root, "inputs", describe_inputs(m));
         cJSON_AddItemToObject(root, "outputs", describe_outputs(m));
+        if (mdl_model_lm(m))
+            cJSON_AddItemToObject(root, "generation", mdl_generation_describe(m));
         if (m->n_classes)
             cJSON_AddItemToObject(root, "classes",
                                   cJSON_CreateStringArray((const char *const *)m->classes,

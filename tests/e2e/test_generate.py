@@ -287,3 +287,23 @@ def test_slow_too_many_sequences_is_429(slow_repo):
         assert_error((st, headers, body), 429, "too_many_sequences", ["1 sequences"])
         assert headers.get("Retry-After") == "1"
         c.close()
+
+
+def test_metadata_and_openai_model_list(daemon):
+    st, _, body = daemon.request("GET", "/v1/models/tiny_llama")
+    assert st == 200
+    assert body["kind"] == "transformer" and body["task"] == "generation"
+    g = body["generation"]
+    assert g["architecture"] == "llama" and g["format"] == "safetensors" and g["dtype"] == "F32"
+    assert g["vocab_size"] == 512 and g["context"] == 128
+    assert g["tokenizer"] is None and g["chat_template"] == "plain"
+    st, _, body = daemon.request("GET", "/v1/models/tiny_gpt2_fp16")
+    assert body["generation"]["architecture"] == "gpt2" and body["generation"]["dtype"] == "F16"
+    st, _, body = daemon.request("GET", "/v1/models/tiny_llama_c")
+    assert body["generation"]["format"] == "llama2.c"
+    st, _, body = daemon.request("GET", "/v1/models")
+    assert body["object"] == "list"
+    ids = {m["id"]: m for m in body["data"]}
+    assert set(FOLDERS) <= set(ids)
+    assert all(m["object"] == "model" and m["owned_by"] == "modeld" for m in body["data"])
+    assert ids["tiny_llama"]["created"] > 1.7e9
