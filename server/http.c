@@ -152,6 +152,8 @@ static enum MHD_Result queue_reply(conn_ctx_t *ctx)
     }
     if (req->allow)
         failed |= MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, req->allow) != MHD_YES;
+    if (req->extra_header)
+        failed |= MHD_add_response_header(resp, req->extra_header, req->extra_value) != MHD_YES;
     if (req->status == 401)
         failed |= MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer") != MHD_YES;
     if (srv->draining)
@@ -184,10 +186,27 @@ static enum MHD_Result queue_reply(conn_ctx_t *ctx)
                             req->status, total_s);
         if (req->batch_rows)
             mdl_metrics_inference(srv->metrics, model, req->infer_s, req->queue_s, req->batch_rows);
+        /* Requests that needed a loaded model are inference requests: the V2 statistics
+         * extension reports them per version. */
+        if (req->route && (req->route->flags & MDL_ROUTE_READY) && req->slot && req->version >= 0) {
+            mdl_infer_sample_t s = {
+                .ok = req->status >= 200 && req->status < 300,
+                .total_s = total_s, .parse_s = req->parse_s, .queue_s = req->queue_s,
+                .infer_s = req->infer_s, .rows = req->batch_rows,
+            };
+            mdl_metrics_infer_stats(srv->metrics, model, req->version, &s);
+        }
         if (mdl_log_access(&e))
             uv_timer_start(&http->log_timer, on_log_timer, 200, 0);
     }
     return ok;
+}
+
+const char *mdl_request_header(const mdl_request_t *req, const char *name)
+{
+    const conn_ctx_t *ctx = CTX_OF(req, req);
+
+    return MHD_lookup_connection_value(ctx->conn, MHD_HEADER_KIND, name);
 }
 
 /* ---- deferral to the worker pool ---- */
