@@ -153,7 +153,7 @@ static int json_scalar(sink_t *s, const cJSON *item)
             break;
         if (item->valuedouble != floor(item->valuedouble) || item->valuedouble < t->lo ||
             item->valuedouble > t->hi)
-            return mdl_err_set(s->err, -EPROTO, "input '%s': element %zu (%.17g) is not a %s value", in->name,
+            return mdl_err_set(s->err, -EPROTO, "input '%s': element %zu (%.17g) is not a valid %s value", in->name,
                                k, item->valuedouble, t->name);
         return put(s, item->valuedouble);
     case T_FLOAT:
