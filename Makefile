@@ -32,7 +32,7 @@ FUZZ_SECONDS ?= 60
 
 # Debian packages the build, the tests and the benchmarks need.
 DEB_PKGS := build-essential pkg-config libmicrohttpd-dev libuv1-dev libcjson-dev \
-            python3 python3-pytest python3-sklearn python3-numpy python3-xgboost curl prometheus wrk nginx-light valgrind
+            python3 python3-pytest python3-sklearn python3-numpy python3-xgboost python3-yaml python3-jsonschema curl prometheus wrk nginx-light valgrind
 
 .PHONY: all deps run test test-unit test-e2e asan valgrind bench clean fuzz
 

@@ -20,7 +20,8 @@ from conftest import Daemon, free_port, write_lr_model, write_toy_model
 
 PROMTOOL = "/usr/bin/promtool"
 PROMETHEUS = "/usr/bin/prometheus"
-DOC_ENDPOINTS = {"healthz", "readyz", "metrics", "models", "model", "predict", "admin", "none"}
+DOC_ENDPOINTS = {"healthz", "readyz", "metrics", "models", "model", "predict", "admin", "none",
+                 "infer", "v2_server", "v2_health", "v2_model", "v2_stats"}
 
 
 # -- a small parser for the Prometheus text format 0.0.4 ---------------------------------------
