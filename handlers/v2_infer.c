@@ -93,6 +93,7 @@ typedef struct input {
     const datatype_t *type;
     size_t dims[MAX_DIMS], n_dims, count;
     const cJSON *data;         /* JSON data, or NULL for binary */
+    const char *span, *span_end; /* the data's text when it was lifted out of the tree */
     const unsigned char *bin;  /* binary data (count * type->size bytes) */
     long col;                  /* feature column (per-feature form), -1 for the matrix */
 } input_t;
@@ -231,6 +232,251 @@ static int decode_json(sink_t *s)
     return 0;
 }
 
+/* ---- data arrays without a JSON tree ----
+ * A tree node and a strtod per value made cJSON most of a large request's cost, so the
+ * "data" arrays of the inputs are lifted out of the text before cJSON sees it (replaced by
+ * a null of the same length, so byte offsets stay true) and numeric ones are scanned
+ * straight into the rows. Anything the scanner does not take goes through cJSON after all,
+ * which then also words the error. */
+
+typedef struct scan {
+    const char *p, *end;
+} scan_t;
+
+static void scan_ws(scan_t *c)
+{
+    while (c->p < c->end && (*c->p == ' ' || *c->p == '\n' || *c->p == '\r' || *c->p == '\t'))
+        c->p++;
+}
+
+static int scan_eat(scan_t *c, char ch)
+{
+    scan_ws(c);
+    if (c->p < c->end && *c->p == ch) {
+        c->p++;
+        return 1;
+    }
+    return 0;
+}
+
+/* One numeric element; -1 when it is not one this input's type takes. */
+static int fast_scalar(sink_t *s, scan_t *c)
+{
+    const datatype_t *t = s->in->type;
+    double v;
+    size_t n;
+
+    scan_ws(c);
+    if (s->k >= s->in->count)
+        return -1;
+    if (t->cls == T_FLOAT && c->end - c->p >= 4 && memcmp(c->p, "null", 4) == 0) {
+        c->p += 4;
+        return put(s, NAN);
+    }
+    if (!(n = mdl_json_parse_number(c->p, c->end, &v)))
+        return -1;
+    c->p += n;
+    if (t->cls == T_FLOAT)
+        return put(s, t->size == 4 ? (double)(float)v : v);
+    if (v != floor(v) || v < t->lo || v > t->hi)
+        return -1;
+    return put(s, v);
+}
+
+static int fast_array(sink_t *s, scan_t *c, size_t level, bool nested)
+{
+    size_t n = 0;
+
+    if (!scan_eat(c, '['))
+        return -1;
+    if (!scan_eat(c, ']')) {
+        do {
+            int r = nested && level + 1 < s->in->n_dims ? fast_array(s, c, level + 1, true) : fast_scalar(s, c);
+            if (r < 0)
+                return r;
+            n++;
+        } while (scan_eat(c, ','));
+        if (!scan_eat(c, ']'))
+            return -1;
+    }
+    return nested && n != s->in->dims[level] ? -1 : 0;
+}
+
+/* Data lifted out of the tree: scanned when numeric, else (and on any doubt) parsed. */
+static int decode_span(sink_t *s)
+{
+    const input_t *in = s->in;
+    input_t copy;
+    cJSON *data;
+    int r;
+
+    if (in->type->cls != T_BOOL && in->type->cls != T_BYTES) {
+        scan_t c = {in->span, in->span_end};
+        bool nested;
+        scan_ws(&c);
+        nested = in->n_dims > 1 && c.end - c.p > 1 && (scan_eat(&c, '[') && (scan_ws(&c), c.p < c.end && *c.p == '['));
+        c.p = in->span;
+        if (fast_array(s, &c, 0, nested) == 0 && s->k == in->count && (scan_ws(&c), c.p == c.end))
+            return 0;
+        s->k = 0;
+    }
+    data = cJSON_ParseWithLength(in->span, (size_t)(in->span_end - in->span));
+    if (!data)
+        return mdl_err_set(s->err, -EBADMSG, "input '%s': malformed JSON in \"data\"", in->name);
+    copy = *in;
+    copy.data = data;
+    s->in = &copy;
+    r = decode_json(s);
+    s->in = in;
+    cJSON_Delete(data);
+    return r;
+}
+
+/* Finds root.inputs[i].data in the text (first "inputs", first "data" of each input) and
+ * returns a copy of the text with each blanked to a null of the same length, their spans
+ * in spans[i] (NULL where an input has none). NULL when the text is not a shape this walk
+ * understands (then cJSON parses the original and reports what is wrong). */
+typedef struct span {
+    const char *start, *end;
+} span_t;
+
+static int skip_value(scan_t *c, unsigned depth);
+
+static int skip_string(scan_t *c, const char **ret_start, const char **ret_end)
+{
+    if (c->p >= c->end || *c->p != '"')
+        return -1;
+    c->p++;
+    if (ret_start)
+        *ret_start = c->p;
+    while (c->p < c->end && *c->p != '"') {
+        if (*c->p == '\\')
+            c->p++;
+        c->p++;
+    }
+    if (c->p >= c->end)
+        return -1;
+    if (ret_end)
+        *ret_end = c->p;
+    c->p++;
+    return 0;
+}
+
+static int skip_value(scan_t *c, unsigned depth)
+{
+    scan_ws(c);
+    if (c->p >= c->end || depth > 64)
+        return -1;
+    if (*c->p == '"')
+        return skip_string(c, NULL, NULL);
+    if (*c->p == '{' || *c->p == '[') {
+        char close = *c->p == '{' ? '}' : ']';
+        c->p++;
+        if (scan_eat(c, close))
+            return 0;
+        do {
+            if (close == '}') {
+                scan_ws(c);
+                if (skip_string(c, NULL, NULL) < 0 || !scan_eat(c, ':'))
+                    return -1;
+            }
+            if (skip_value(c, depth + 1) < 0)
+                return -1;
+        } while (scan_eat(c, ','));
+        return scan_eat(c, close) ? 0 : -1;
+    }
+    {
+        /* Characters of numbers and of true, false, null. */
+        static const unsigned char literal[256] = {
+            ['+'] = 1, ['-'] = 1, ['.'] = 1, ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1,
+            ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1, ['e'] = 1, ['E'] = 1, ['t'] = 1,
+            ['r'] = 1, ['u'] = 1, ['f'] = 1, ['a'] = 1, ['l'] = 1, ['s'] = 1, ['n'] = 1,
+        };
+        const char *start = c->p;
+        while (c->p < c->end && literal[(unsigned char)*c->p])
+            c->p++;
+        return c->p > start ? 0 : -1;
+    }
+}
+
+static bool key_is(const char *start, const char *end, const char *want)
+{
+    return (size_t)(end - start) == strlen(want) && memcmp(start, want, (size_t)(end - start)) == 0;
+}
+
+static char *lift_data(const char *text, size_t len, span_t *spans, size_t max_spans)
+{
+    scan_t c = {text, text + len};
+    char *copy = NULL;
+    bool seen_inputs = false;
+
+    if (!scan_eat(&c, '{') || scan_eat(&c, '}'))
+        return NULL;
+    do {
+        const char *k0, *k1;
+        scan_ws(&c);
+        if (skip_string(&c, &k0, &k1) < 0 || !scan_eat(&c, ':'))
+            goto fail;
+        scan_ws(&c);
+        if (seen_inputs || !key_is(k0, k1, "inputs") || c.p >= c.end || *c.p != '[') {
+            if (skip_value(&c, 1) < 0)
+                goto fail;
+            continue;
+        }
+        seen_inputs = true;
+        c.p++;
+        if (scan_eat(&c, ']'))
+            continue;
+        for (size_t i = 0;; i++) {
+            scan_ws(&c);
+            if (i >= max_spans || c.p >= c.end || *c.p != '{') {
+                if (skip_value(&c, 2) < 0)
+                    goto fail;
+            } else {
+                c.p++;
+                if (!scan_eat(&c, '}')) {
+                    do {
+                        const char *v0;
+                        scan_ws(&c);
+                        if (skip_string(&c, &k0, &k1) < 0 || !scan_eat(&c, ':'))
+                            goto fail;
+                        scan_ws(&c);
+                        v0 = c.p;
+                        if (skip_value(&c, 3) < 0)
+                            goto fail;
+                        if (key_is(k0, k1, "data") && !spans[i].start && c.p - v0 >= 4 && *v0 == '[') {
+                            if (!copy && !(copy = malloc(len + 1)))
+                                goto fail;
+                            spans[i] = (span_t){v0, c.p};
+                        }
+                    } while (scan_eat(&c, ','));
+                    if (!scan_eat(&c, '}'))
+                        goto fail;
+                }
+            }
+            if (!scan_eat(&c, ','))
+                break;
+        }
+        if (!scan_eat(&c, ']'))
+            goto fail;
+    } while (scan_eat(&c, ','));
+    if (!scan_eat(&c, '}') || !copy)
+        goto fail;
+    memcpy(copy, text, len);
+    copy[len] = '\0';
+    for (size_t i = 0; i < max_spans; i++)
+        if (spans[i].start) {
+            size_t off = (size_t)(spans[i].start - text), n = (size_t)(spans[i].end - spans[i].start);
+            memcpy(copy + off, "null", 4);
+            memset(copy + off + 4, ' ', n - 4);
+        }
+    return copy;
+fail:
+    free(copy);
+    memset(spans, 0, max_spans * sizeof *spans);
+    return NULL;
+}
+
 static int decode_binary(sink_t *s)
 {
     const input_t *in = s->in;
@@ -280,8 +526,8 @@ static int decode_binary(sink_t *s)
 }
 
 /* Reads an input object's name, datatype, shape, parameters and where its data is. */
-static int check_input(const cJSON *o, size_t idx, const unsigned char **bin, size_t *bin_left,
-                       input_t *in, mdl_err_t *err)
+static int check_input(const cJSON *o, size_t idx, const span_t *span, const unsigned char **bin,
+                       size_t *bin_left, input_t *in, mdl_err_t *err)
 {
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(o, "name");
     const cJSON *dt = cJSON_GetObjectItemCaseSensitive(o, "datatype");
@@ -321,6 +567,10 @@ static int check_input(const cJSON *o, size_t idx, const unsigned char **bin, si
         bsize = cJSON_GetObjectItemCaseSensitive(params, "binary_data_size");
     }
     in->data = cJSON_GetObjectItemCaseSensitive(o, "data");
+    if (span && span->start) { /* the tree holds a null in its place */
+        in->span = span->start;
+        in->span_end = span->end;
+    }
     if (bsize) {
         double v = cJSON_IsNumber(bsize) ? bsize->valuedouble : -1;
         if (in->data)
@@ -388,8 +638,9 @@ static int parse_outputs(const mdl_model_t *m, const cJSON *outputs, bool binary
     return 0;
 }
 
-static int parse_root(const mdl_model_t *m, const cJSON *root, const unsigned char *bin, size_t bin_len,
-                      size_t max_rows, mdl_v2_infer_t *r, mdl_err_t *err)
+static int parse_root(const mdl_model_t *m, const cJSON *root, const span_t *spans, size_t n_spans,
+                      const unsigned char *bin, size_t bin_len, size_t max_rows, mdl_v2_infer_t *r,
+                      mdl_err_t *err)
 {
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(root, "id");
     const cJSON *params = cJSON_GetObjectItemCaseSensitive(root, "parameters");
@@ -423,7 +674,7 @@ static int parse_root(const mdl_model_t *m, const cJSON *root, const unsigned ch
     if (!(ins = calloc(n_inputs, sizeof *ins)))
         return mdl_err_set(err, -ENOMEM, "out of memory");
     cJSON_ArrayForEach(o, inputs) {
-        if ((rc = check_input(o, idx, &bin, &bin_len, &ins[idx], err)) < 0)
+        if ((rc = check_input(o, idx, idx < n_spans ? &spans[idx] : NULL, &bin, &bin_len, &ins[idx], err)) < 0)
             goto out;
         idx++;
     }
@@ -480,7 +731,7 @@ static int parse_root(const mdl_model_t *m, const cJSON *root, const unsigned ch
     for (size_t i = 0; i < n_inputs; i++) {
         input_t *in = &ins[i];
         sink_t s = {m, in, matrix ? r->rows : r->rows + in->col, matrix ? 1 : nf, 0, err};
-        if ((rc = in->data ? decode_json(&s) : decode_binary(&s)) < 0)
+        if ((rc = in->span ? decode_span(&s) : in->data ? decode_json(&s) : decode_binary(&s)) < 0)
             goto out;
     }
     rc = 0;
@@ -493,21 +744,34 @@ int mdl_v2_infer_parse(const mdl_model_t *m, const char *body, size_t len, size_
                        size_t max_rows, mdl_v2_infer_t *ret, mdl_err_t *reterr)
 {
     mdl_v2_infer_t r = {0};
+    size_t n_spans = m->n_features + 1; /* more inputs than that are refused anyway */
+    span_t *spans;
+    char *lifted;
+    const char *text;
     cJSON *root;
     int rc;
 
     if (json_len > len)
         return mdl_err_set(reterr, -EPROTO, "Inference-Header-Content-Length %zu exceeds the body's %zu bytes",
                            json_len, len);
-    root = cJSON_ParseWithLength(body, json_len);
+    if (!(spans = calloc(n_spans, sizeof *spans)))
+        return mdl_err_set(reterr, -ENOMEM, "out of memory");
+    lifted = lift_data(body, json_len, spans, n_spans);
+    text = lifted ? lifted : body;
+    root = cJSON_ParseWithLength(text, json_len);
     if (!root) {
         const char *at = cJSON_GetErrorPtr();
-        size_t off = at && at >= body && at <= body + json_len ? (size_t)(at - body) : 0;
+        size_t off = at && at >= text && at <= text + json_len ? (size_t)(at - text) : 0;
+        free(lifted);
+        free(spans);
         return mdl_err_set(reterr, -EBADMSG, "malformed JSON at byte %zu%s", off,
                            json_len ? "" : " (empty body)");
     }
-    rc = parse_root(m, root, (const unsigned char *)body + json_len, len - json_len, max_rows, &r, reterr);
+    rc = parse_root(m, root, spans, lifted ? n_spans : 0, (const unsigned char *)body + json_len, len - json_len,
+                    max_rows, &r, reterr);
     cJSON_Delete(root);
+    free(lifted);
+    free(spans);
     if (rc < 0) {
         mdl_v2_infer_done(&r);
         return rc;

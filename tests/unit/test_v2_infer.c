@@ -216,6 +216,44 @@ static void test_errors_name_the_problem(void)
     }
 }
 
+/* The data arrays are scanned without a tree unless the text is unusual; an escaped key
+ * ("d\u0061ta") keeps the request on the tree path, which must read the same values. */
+static void test_scanned_and_tree_paths_agree(void)
+{
+    static const char *const bodies[][2] = {
+        {"{\"inputs\":[{\"name\":\"input\",\"shape\":[2,3],\"datatype\":\"FP32\",\"data\":[[0.1,-2e-3,7],[1e39,null,3]]}]}",
+         "{\"inputs\":[{\"name\":\"input\",\"shape\":[2,3],\"datatype\":\"FP32\",\"d\\u0061ta\":[[0.1,-2e-3,7],[1e39,null,3]]}]}"},
+        {"{\"id\":\"q\",\"inputs\":[{\"data\":[ 5 , -6 ,\n2 ],\"name\":\"input\",\"shape\":[1,3],\"datatype\":\"INT64\"}],\"x\":{\"data\":[1]}}",
+         "{\"id\":\"q\",\"inputs\":[{\"d\\u0061ta\":[5,-6,2],\"name\":\"input\",\"shape\":[1,3],\"datatype\":\"INT64\"}],\"x\":{\"data\":[1]}}"},
+    };
+
+    for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+        mdl_v2_infer_t a, b;
+        mdl_err_t err;
+        CHECK_EQ_INT(parse(bodies[i][0], &a, &err), 0);
+        CHECK_EQ_INT(parse(bodies[i][1], &b, &err), 0);
+        CHECK_EQ_INT(a.n_rows, b.n_rows);
+        for (size_t j = 0; j < a.n_rows * 3; j++)
+            CHECK(a.rows[j] == b.rows[j] || (isnan(a.rows[j]) && isnan(b.rows[j])));
+        mdl_v2_infer_done(&a);
+        mdl_v2_infer_done(&b);
+    }
+    /* What the scanner does not take is worded by the tree path, with the same offsets. */
+    {
+        mdl_v2_infer_t r;
+        mdl_err_t err;
+        CHECK_EQ_INT(parse("{\"inputs\":[{\"name\":\"input\",\"shape\":[1,3],\"datatype\":\"FP64\",\"data\":[1,\"x\",3]}]}",
+                           &r, &err), -EPROTO);
+        CHECK(strstr(err.msg, "element 1 is a string, not a FP64 value"));
+        CHECK_EQ_INT(parse("{\"inputs\":[{\"name\":\"input\",\"shape\":[1,3],\"datatype\":\"FP64\",\"data\":[1,2,3]}],\"x\":tru}",
+                           &r, &err), -EBADMSG);
+        CHECK(strstr(err.msg, "byte 80")); /* the 't' of tru, found in the lifted copy */
+        CHECK_EQ_INT(parse("{\"inputs\":[{\"name\":\"input\",\"shape\":[1,3],\"datatype\":\"FP64\",\"data\":[1,2,3,4]}]}",
+                           &r, &err), -EPROTO);
+        CHECK(strstr(err.msg, "shape holds 3 elements, data has 4"));
+    }
+}
+
 static void test_encode(void)
 {
     mdl_v2_infer_t r = {.id = "a\"b", .n_rows = 2, .n_outputs = 2,
@@ -250,6 +288,7 @@ int main(void)
     RUN(test_datatypes);
     RUN(test_binary_inputs);
     RUN(test_errors_name_the_problem);
+    RUN(test_scanned_and_tree_paths_agree);
     RUN(test_encode);
     mdl_model_unref(model);
     return check_summary();
