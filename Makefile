@@ -91,13 +91,16 @@ $(BUILD)/fuzz/%-replay: tests/fuzz/%.c tests/fuzz/replay.c $(BUILD)/libmodeld.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< tests/fuzz/replay.c $(BUILD)/libmodeld.a $(LDLIBS)
 
-# models/ uses only libc, so the fuzz binaries build from its sources alone.
+# models/ uses only libc, so the fuzz binaries build from its sources alone; the V2 request
+# decoder also needs these (and cJSON).
+FUZZ_V2_EXTRA := handlers/v2_infer.c handlers/tabular.c server/buf.c -lcjson
 fuzz:
 	@$(MAKE) --no-print-directory deps EXTRA_PKGS="$(FUZZ_PKGS)"
 	@mkdir -p build/fuzz
 	@for src in $(FUZZ_SRC); do n=$${src##*/}; n=$${n%.c}; \
+	  extra=""; case $$n in fuzz_v2_infer) extra="$(FUZZ_V2_EXTRA)";; esac; \
 	  clang -std=c11 -D_GNU_SOURCE -g -O1 -I. -fsanitize=fuzzer,address,undefined \
-	    -fno-sanitize-recover=all -o build/fuzz/$$n $$src $(wildcard models/*.c models/*/*.c) -lm \
+	    -fno-sanitize-recover=all -o build/fuzz/$$n $$src $(wildcard models/*.c models/*/*.c) $$extra -lm \
 	  || exit 1; mkdir -p build/fuzz/corpus-$$n; \
 	  build/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -timeout=10 build/fuzz/corpus-$$n \
 	    tests/fuzz/corpus/$${n#fuzz_} || exit 1; done
