@@ -371,6 +371,29 @@ def test_binary_and_json_paths_agree_on_gbdt_batch(gbdt):
     assert np.allclose(binary, expected, rtol=1e-6, atol=1e-7)
 
 
+def test_leaf_output_binary_and_json(gbdt):
+    """Binary extension for INT64 outputs: the leaf indices, equal to :predict's "leaf"."""
+    import numpy as np
+    d, x, _ = gbdt
+    rows = x[:50]
+    raw = rows.astype("<f4").tobytes()
+    body, hdrs = binary_request({"inputs": [{"name": "input", "shape": [50, 100], "datatype": "FP32",
+                                             "parameters": {"binary_data_size": len(raw)}}],
+                                 "outputs": [{"name": "leaf", "parameters": {"binary_data": True}},
+                                             {"name": "margin"}]}, [raw])
+    st, h, resp = d.request("POST", "/v2/models/gb/infer", body, headers=hdrs, raw=True)
+    assert st == 200, resp
+    meta, blobs = split_binary(h, resp)
+    assert meta["outputs"][0]["datatype"] == "INT64" and meta["outputs"][0]["shape"] == [50, 30]
+    leaves = np.frombuffer(blobs["leaf"], dtype="<i8").reshape(50, 30).tolist()
+    plain = [[None if math.isnan(v) else float(v) for v in r] for r in rows.tolist()]
+    pred = d.request("POST", "/v1/models/gb:predict", {"instances": plain, "output": "leaf"})[2]["predictions"]
+    assert leaves == pred
+    js = infer(d, {"inputs": [{"name": "input", "shape": [50, 100], "datatype": "FP32",
+                               "data": plain}], "outputs": [{"name": "leaf"}]}, model="gb")[2]
+    assert js["outputs"][0]["data"] == [v for r in leaves for v in r]
+
+
 # -- statistics extension ----------------------------------------------------------------
 
 def metric_total(text, name, **labels):
