@@ -350,7 +350,7 @@ static int skip_string(scan_t *c, const char **ret_start, const char **ret_end)
     if (ret_start)
         *ret_start = c->p;
     while (c->p < c->end && *c->p != '"') {
-        if (*c->p == '\\')
+        if (*c->p == '\\' && c->end - c->p > 1)
             c->p++;
         c->p++;
     }
