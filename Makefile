@@ -32,7 +32,7 @@ FUZZ_SECONDS ?= 60
 
 # Debian packages the build, the tests and the benchmarks need.
 DEB_PKGS := build-essential pkg-config libmicrohttpd-dev libuv1-dev libcjson-dev \
-            python3 python3-pytest python3-sentencepiece python3-protobuf python3-regex python3-sklearn python3-numpy python3-xgboost curl prometheus wrk nginx-light valgrind
+            python3 python3-pytest python3-sentencepiece python3-protobuf python3-regex python3-sklearn python3-numpy python3-xgboost curl prometheus wrk nginx-light valgrind python3-yaml python3-jsonschema
 
 .PHONY: all deps run test test-unit test-e2e asan valgrind bench clean fuzz
 
@@ -97,13 +97,16 @@ $(BUILD)/fuzz/%-replay: tests/fuzz/%.c tests/fuzz/replay.c $(BUILD)/libmodeld.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< tests/fuzz/replay.c $(BUILD)/libmodeld.a $(LDLIBS)
 
-# models/ uses only libc, so the fuzz binaries build from its sources alone.
+# models/ uses only libc, so the fuzz binaries build from its sources alone; the V2 request
+# decoder also needs these (and cJSON).
+FUZZ_V2_EXTRA := handlers/v2_infer.c handlers/tabular.c server/buf.c -lcjson
 fuzz:
 	@$(MAKE) --no-print-directory deps EXTRA_PKGS="$(FUZZ_PKGS)"
 	@mkdir -p build/fuzz
 	@for src in $(FUZZ_SRC); do n=$${src##*/}; n=$${n%.c}; \
+	  extra=""; case $$n in fuzz_v2_infer) extra="$(FUZZ_V2_EXTRA)";; esac; \
 	  clang -std=c11 -D_GNU_SOURCE -g -O1 -I. -fsanitize=fuzzer,address,undefined \
-	    -fno-sanitize-recover=all -o build/fuzz/$$n $$src $(wildcard models/*.c models/*/*.c) -lm \
+	    -fno-sanitize-recover=all -o build/fuzz/$$n $$src $(wildcard models/*.c models/*/*.c) $$extra -lm \
 	  || exit 1; mkdir -p build/fuzz/corpus-$$n; \
 	  build/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -timeout=10 build/fuzz/corpus-$$n \
 	    tests/fuzz/corpus/$${n#fuzz_} || exit 1; done

@@ -49,7 +49,13 @@ struct mdl_request {
     const char *content_type;   /* static string */
     unsigned retry_after_s;     /* 0 = no Retry-After */
     const char *allow;          /* static string for 405, or NULL */
+    const char *extra_header;   /* static header name to add with extra_value, or NULL */
+    char extra_value[32];
 };
+
+/* The value of request header `name` (case-insensitive), or NULL. Loop thread; valid
+ * until the response is sent. */
+const char *mdl_request_header(const mdl_request_t *req, const char *name);
 
 /* Monotonic clock in seconds. */
 double mdl_now(void);
@@ -58,7 +64,8 @@ double mdl_now(void);
 void mdl_reply(mdl_request_t *req, int status, const char *content_type, char *body, size_t len);
 /* Prints json compactly as the response and frees json. A print failure becomes a 500. */
 void mdl_reply_json(mdl_request_t *req, int status, cJSON *json);
-/* {"error": {"code": code, "message": ...}}. */
+/* {"error": {"code": code, "message": ...}}; on /v2 paths the Open Inference Protocol's
+ * {"error": "message"} instead (the code is dropped: that protocol has none). */
 void mdl_reply_error(mdl_request_t *req, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* Maps an mdl_err_t from a lower layer onto status + code (see models/err.h). */
@@ -95,6 +102,8 @@ void mdl_stream_end(mdl_request_t *req);
 /* Whether the client has closed its side of a held or streaming request (loop thread; a
  * non-blocking peek at the socket), so long work for it can stop early. */
 bool mdl_request_client_gone(mdl_request_t *req);
+/* Readiness as /readyz decides it: every required model serves and no drain began. */
+bool mdl_server_ready(const mdl_server_t *srv);
 
 /* The handlers, one per API surface; the route table in server/router.c points at them. */
 mdl_handler_fn mdl_handle_healthz, mdl_handle_readyz, mdl_handle_metrics;
@@ -109,5 +118,8 @@ cJSON *mdl_generation_describe(const mdl_model_t *m);
 void mdl_generate_shutdown(mdl_server_t *srv);
 mdl_handler_fn mdl_handle_model_load, mdl_handle_model_unload, mdl_handle_model_reload;
 mdl_handler_fn mdl_handle_repository_index;
+/* Open Inference Protocol (KServe V2), handlers/v2.c. */
+mdl_handler_fn mdl_handle_v2_server, mdl_handle_v2_live, mdl_handle_v2_ready;
+mdl_handler_fn mdl_handle_v2_model, mdl_handle_v2_model_ready, mdl_handle_v2_infer, mdl_handle_v2_stats;
 
 #endif

@@ -49,15 +49,15 @@ static void add_not_ready(cJSON *list, const char *name, const char *state, cons
     cJSON_AddItemToArray(list, item);
 }
 
-/* 200 when every required model serves and the server is not draining; else 503 with the
- * models that keep it unready. A model that serves keeps it ready even if a newer version
- * failed to load. */
-void mdl_handle_readyz(mdl_server_t *srv, mdl_request_t *req)
+/* The models that keep the server unready (draining counts every required model), as a
+ * JSON array, empty when ready. NULL on out of memory. */
+static cJSON *not_ready_list(const mdl_server_t *srv)
 {
-    cJSON *root = cJSON_CreateObject(), *list = cJSON_CreateArray();
+    cJSON *list = cJSON_CreateArray();
     const char *names = srv->config.ready_models;
-    bool ready;
 
+    if (!list)
+        return NULL;
     for (size_t i = 0; i < mdl_registry_count(srv->registry); i++) {
         const mdl_slot_t *slot = mdl_registry_at(srv->registry, i);
         bool explicit = names[0] != '\0';
@@ -76,7 +76,26 @@ void mdl_handle_readyz(mdl_server_t *srv, mdl_request_t *req)
             add_not_ready(list, name, "missing", "no such model folder in the repository");
         p += len + (p[len] == ',');
     }
-    ready = !srv->draining && cJSON_GetArraySize(list) == 0;
+    return list;
+}
+
+bool mdl_server_ready(const mdl_server_t *srv)
+{
+    cJSON *list = not_ready_list(srv);
+    bool ready = list && !srv->draining && cJSON_GetArraySize(list) == 0;
+
+    cJSON_Delete(list);
+    return ready;
+}
+
+/* 200 when every required model serves and the server is not draining; else 503 with the
+ * models that keep it unready. A model that serves keeps it ready even if a newer version
+ * failed to load. */
+void mdl_handle_readyz(mdl_server_t *srv, mdl_request_t *req)
+{
+    cJSON *root = cJSON_CreateObject(), *list = not_ready_list(srv);
+    bool ready = list && !srv->draining && cJSON_GetArraySize(list) == 0;
+
     cJSON_AddStringToObject(root, "status", ready ? "ready" : srv->draining ? "draining" : "not_ready");
     if (ready)
         cJSON_Delete(list);

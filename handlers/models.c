@@ -1,8 +1,10 @@
 /* GET /v1/models and GET /v1/models/{m}[/versions/{v}]: what is served and how to call it. */
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include "handler.h"
+#include "server/router.h"
 #include "server/server.h"
 
 static const char *slot_kind(const mdl_slot_t *slot)
@@ -121,6 +123,30 @@ static cJSON *describe_versions(const mdl_slot_t *slot)
     return list;
 }
 
+/* TF Serving's GetModelStatus shape: every version (or the one the path names) with
+ * state START | LOADING | AVAILABLE | UNLOADING | END and a status. */
+static cJSON *tf_version_status(const mdl_slot_t *slot, long only)
+{
+    cJSON *list = cJSON_CreateArray();
+
+    for (size_t i = 0; i < slot->n_versions; i++) {
+        const mdl_version_t *v = &slot->versions[i];
+        cJSON *item, *status;
+        char num[24];
+        if (only >= 0 && v->number != only)
+            continue;
+        item = cJSON_CreateObject();
+        snprintf(num, sizeof num, "%ld", v->number);
+        cJSON_AddStringToObject(item, "version", num);
+        cJSON_AddStringToObject(item, "state", v->model ? "AVAILABLE" : v->loading || v->settling ? "LOADING" : "END");
+        status = cJSON_AddObjectToObject(item, "status");
+        cJSON_AddStringToObject(status, "error_code", !v->model && v->error[0] ? "UNKNOWN" : "OK");
+        cJSON_AddStringToObject(status, "error_message", v->model ? "" : v->error);
+        cJSON_AddItemToArray(list, item);
+    }
+    return list;
+}
+
 /* Describes the serving version, or the one the path names. */
 void mdl_handle_model_get(mdl_server_t *srv, mdl_request_t *req)
 {
@@ -158,6 +184,8 @@ void mdl_handle_model_get(mdl_server_t *srv, mdl_request_t *req)
         cJSON_AddNumberToObject(artifact, "bytes", (double)m->artifact_bytes);
     }
     cJSON_AddItemToObject(root, "versions", describe_versions(slot));
+    cJSON_AddItemToObject(root, "model_version_status",
+                          tf_version_status(slot, strstr(req->route->pattern, "{v}") ? req->version : -1));
     add_nullable_string(root, "last_error", slot->last_error);
     mdl_reply_json(req, 200, root);
 }

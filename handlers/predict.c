@@ -8,43 +8,16 @@
 
 #include "handler.h"
 #include "server/server.h"
+#include "score.h"
 #include "tabular.h"
-
-typedef struct predict_job {
-    double *rows;       /* n_rows x n_features, owned */
-    size_t n_rows;
-    mdl_output_t output;
-    size_t width;       /* values per row */
-    double *out;        /* n_rows x width, in the job's own block */
-    int columnar;       /* answer "outputs" instead of "predictions" */
-    int rc;
-    mdl_err_t err;
-} predict_job_t;
-
-static void job_free(predict_job_t *job)
-{
-    if (job) {
-        free(job->rows);
-        free(job); /* out lives in the same block */
-    }
-}
-
-/* Worker thread or loop: touches only the job and the (immutable) model. */
-static void predict_work(mdl_request_t *req)
-{
-    predict_job_t *job = req->job;
-    double t0 = mdl_now();
-
-    job->rc = mdl_model_score(req->model, job->rows, job->n_rows, job->output, job->out, &job->err);
-    req->infer_s = mdl_now() - t0;
-    req->batch_rows = job->n_rows;
-}
 
 static void predict_reply(mdl_server_t *srv, mdl_request_t *req, int cancelled)
 {
-    predict_job_t *job = req->job;
+    mdl_score_job_t *job = req->job;
+    const mdl_score_out_t *o = &job->outputs[0];
     /* One number per row unless the model has several outputs per row (classes, trees). */
-    int scalar = job->width == 1;
+    int scalar = o->width == 1;
+    int columnar = job->form; /* answer "outputs" instead of "predictions" */
     mdl_buf_t out = {0};
     char version[24], *text;
     size_t len;
@@ -52,27 +25,27 @@ static void predict_reply(mdl_server_t *srv, mdl_request_t *req, int cancelled)
 
     req->job = NULL;
     if (cancelled) {
-        job_free(job);
+        mdl_score_job_free(job);
         return; /* the HTTP layer answers 503 */
     }
     if (job->rc < 0) {
         mdl_reply_err(req, &job->err);
-        job_free(job);
+        mdl_score_job_free(job);
         return;
     }
-    mdl_buf_puts(&out, job->columnar ? "{\"outputs\":[" : "{\"predictions\":[");
+    mdl_buf_puts(&out, columnar ? "{\"outputs\":[" : "{\"predictions\":[");
     for (size_t i = 0; i < job->n_rows; i++) {
-        const double *v = job->out + i * job->width;
+        const double *v = o->values + i * o->width;
         if (i)
             mdl_buf_puts(&out, ",");
         if (!scalar)
             mdl_buf_puts(&out, "[");
-        for (size_t j = 0; j < job->width; j++) {
+        for (size_t j = 0; j < o->width; j++) {
             if (!isfinite(v[j])) {
                 mdl_buf_done(&out);
                 mdl_reply_error(req, 400, "invalid_argument",
                                 "the prediction for instance %zu is not finite (inputs out of range?)", i);
-                job_free(job);
+                mdl_score_job_free(job);
                 return;
             }
             if (j)
@@ -88,7 +61,7 @@ static void predict_reply(mdl_server_t *srv, mdl_request_t *req, int cancelled)
     mdl_buf_puts(&out, "\",\"version\":");
     mdl_buf_append(&out, version, mdl_fmt_uint(version, (unsigned long long)req->version));
     mdl_buf_puts(&out, "}}");
-    job_free(job);
+    mdl_score_job_free(job);
     if (out.failed) {
         mdl_buf_done(&out);
         mdl_reply_error(req, 500, "internal", "out of memory");
@@ -102,7 +75,7 @@ void mdl_handle_predict(mdl_server_t *srv, mdl_request_t *req)
 {
     const mdl_model_t *m = req->model;
     mdl_tabular_body_t body;
-    predict_job_t *job;
+    mdl_score_job_t *job;
     mdl_err_t err = {0};
     double t0 = mdl_now();
     size_t width;
@@ -137,25 +110,11 @@ void mdl_handle_predict(mdl_server_t *srv, mdl_request_t *req)
                         body.output_name, m->kind->name);
         return;
     }
-    /* The job and its output in one block (rows <= max_instances keeps the size sane). */
-    job = malloc(sizeof *job + body.n_rows * width * sizeof(double));
+    job = mdl_score_job_new(m, body.rows, body.n_rows, &body.output, 1); /* takes the rows */
     if (!job) {
-        mdl_tabular_body_done(&body);
         mdl_reply_error(req, 500, "internal", "out of memory");
         return;
     }
-    *job = (predict_job_t){.rows = body.rows, .n_rows = body.n_rows, .output = body.output,
-                           .width = width, .out = (double *)(job + 1), .columnar = body.columnar};
-    req->job = job;
-    /* Cheap batches are scored here on the loop: a thread hop costs more than they do. */
-    if (job->n_rows * (m->cost_per_row ? m->cost_per_row : m->n_features) <= srv->config.inline_max_values) {
-        predict_work(req);
-        predict_reply(srv, req, 0);
-        return;
-    }
-    if (mdl_request_defer(srv, req, predict_work, predict_reply) < 0) {
-        req->job = NULL;
-        job_free(job);
-        mdl_reply_overloaded(req);
-    }
+    job->form = body.columnar;
+    mdl_score_start(srv, req, job, predict_reply);
 }

@@ -1,5 +1,6 @@
 /* Replies and request-body parsing shared by every handler. */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,14 @@ void mdl_reply_json(mdl_request_t *req, int status, cJSON *json)
     mdl_reply(req, status, "application/json", text, strlen(text));
 }
 
+/* Requests to the Open Inference Protocol's paths (/v2 and below) get its error shape. */
+static bool v2_path(const mdl_request_t *req)
+{
+    const char *p = req->path;
+
+    return p && strncmp(p, "/v2", 3) == 0 && (p[3] == '\0' || p[3] == '/');
+}
+
 void mdl_reply_error(mdl_request_t *req, int status, const char *code, const char *fmt, ...)
 {
     char msg[512];
@@ -48,7 +57,9 @@ void mdl_reply_error(mdl_request_t *req, int status, const char *code, const cha
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     /* User text only ever enters as a cJSON string value, so it is escaped. */
-    if (root && err && cJSON_AddItemToObject(root, "error", err)) {
+    if (root && v2_path(req)) {
+        cJSON_AddStringToObject(root, "error", msg);
+    } else if (root && err && cJSON_AddItemToObject(root, "error", err)) {
         err = NULL;
         cJSON_AddStringToObject(cJSON_GetObjectItem(root, "error"), "code", code);
         cJSON_AddStringToObject(cJSON_GetObjectItem(root, "error"), "message", msg);

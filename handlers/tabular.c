@@ -497,6 +497,23 @@ static int parse_output(cursor_t *c, mdl_tabular_body_t *b)
     return mdl_err_set(c->err, -EPROTO, "output: expected \"value\", \"margin\" or \"leaf\", got \"%.32s\"", name);
 }
 
+/* TF Serving clients name the signature; a modeld model has the one TF's default names. */
+static int parse_signature(cursor_t *c)
+{
+    char name[64];
+    int r;
+
+    skip_ws(c);
+    if (c->p >= c->end || *c->p != '"')
+        return mdl_err_set(c->err, -EPROTO, "signature_name: expected a string");
+    if ((r = parse_string(c, name, sizeof name)) < 0)
+        return r == -EPROTO ? mdl_err_set(c->err, -EPROTO, "signature_name: unknown signature") : r;
+    if (strcmp(name, "serving_default") != 0)
+        return mdl_err_set(c->err, -EPROTO, "signature_name: unknown signature '%.63s' (models have only \"serving_default\")",
+                           name);
+    return 0;
+}
+
 int mdl_tabular_body_parse(const mdl_model_t *m, const char *body, size_t len, size_t max_rows,
                            mdl_tabular_body_t *ret, mdl_err_t *reterr)
 {
@@ -522,7 +539,7 @@ int mdl_tabular_body_parse(const mdl_model_t *m, const char *body, size_t len, s
             }
             if ((r = parse_string(&c, key, sizeof key)) < 0) {
                 if (r == -EPROTO)
-                    r = mdl_err_set(reterr, -EPROTO, "unknown field (expected instances, inputs, output)");
+                    r = mdl_err_set(reterr, -EPROTO, "unknown field (expected instances, inputs, output, signature_name)");
                 goto fail;
             }
             if (!eat(&c, ':')) {
@@ -545,8 +562,10 @@ int mdl_tabular_body_parse(const mdl_model_t *m, const char *body, size_t len, s
                                     b.columnar ? " or an object of feature columns" : "");
             } else if (strcmp(key, "output") == 0) {
                 r = parse_output(&c, &b);
+            } else if (strcmp(key, "signature_name") == 0) {
+                r = parse_signature(&c);
             } else {
-                r = mdl_err_set(reterr, -EPROTO, "unknown field '%.31s' (expected instances, inputs, output)", key);
+                r = mdl_err_set(reterr, -EPROTO, "unknown field '%.31s' (expected instances, inputs, output, signature_name)", key);
             }
             if (r < 0)
                 goto fail;

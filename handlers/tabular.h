@@ -4,7 +4,8 @@
  *
  * Body: {"instances": [row, ...]} or {"inputs": [row, ...]} or
  * {"inputs": {"feature": [v_row0, v_row1, ...], ...}}, plus optional "output": "value" |
- * "margin" | "leaf". A row is a positional array of n_features values or an object keyed
+ * "margin" | "leaf", and TF Serving's "signature_name": "serving_default". A row is a
+ * positional array of n_features values or an object keyed
  * by feature name (absent = missing). Values: number, null (missing), or for categorical
  * features the category string (unknown category -> -1). */
 #ifndef MDL_TABULAR_H

@@ -146,6 +146,8 @@ static int add_common_headers(conn_ctx_t *ctx, struct MHD_Response *resp, double
     }
     if (req->allow)
         failed |= MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, req->allow) != MHD_YES;
+    if (req->extra_header)
+        failed |= MHD_add_response_header(resp, req->extra_header, req->extra_value) != MHD_YES;
     if (req->status == 401)
         failed |= MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer") != MHD_YES;
     if (ctx->http->srv->draining)
@@ -178,6 +180,16 @@ static void account_request(conn_ctx_t *ctx, size_t bytes_out, double total_s)
                         req->status, total_s);
     if (req->batch_rows)
         mdl_metrics_inference(srv->metrics, model, req->infer_s, req->queue_s, req->batch_rows);
+    /* Requests that needed a loaded model are inference requests: the V2 statistics
+     * extension reports them per version. */
+    if (req->route && (req->route->flags & MDL_ROUTE_READY) && req->slot && req->version >= 0) {
+        mdl_infer_sample_t s = {
+            .ok = req->status >= 200 && req->status < 300,
+            .total_s = total_s, .parse_s = req->parse_s, .queue_s = req->queue_s,
+            .infer_s = req->infer_s, .rows = req->batch_rows,
+        };
+        mdl_metrics_infer_stats(srv->metrics, model, req->version, &s);
+    }
     if (mdl_log_access(&e))
         uv_timer_start(&http->log_timer, on_log_timer, 200, 0);
 }
@@ -309,6 +321,13 @@ bool mdl_request_client_gone(mdl_request_t *req)
      * pipelined request (data) or the client's FIN (0). */
     ssize_t n = recv(info->connect_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
     return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
+const char *mdl_request_header(const mdl_request_t *req, const char *name)
+{
+    const conn_ctx_t *ctx = CTX_OF(req, req);
+
+    return MHD_lookup_connection_value(ctx->conn, MHD_HEADER_KIND, name);
 }
 
 /* ---- deferral to the worker pool ---- */

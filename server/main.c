@@ -11,14 +11,13 @@
 #include "handlers/handler.h"
 #include "http.h"
 #include "log.h"
+#include "router.h"
 #include "server.h"
-
-#define MODELD_VERSION "0.1.0"
 
 static const char usage[] =
     "usage: modeld [--config FILE] [--listen HOST:PORT] [--model-repository DIR]\n"
     "              [--ready-file PATH] [--log-format json|text] [--log-level LEVEL]\n"
-    "              [--check-config] [--help] [--version]\n"
+    "              [--check-config] [--list-routes] [--help] [--version]\n"
     "\n"
     "Serves the models in a repository over HTTP. Flags override the config file.\n"
     "  --config FILE            JSON config (see conf/modeld.json)\n"
@@ -26,7 +25,8 @@ static const char usage[] =
     "  --model-repository DIR   folder of <model>/<version>/ artifacts\n"
     "  --ready-file PATH        write HOST:PORT there once serving\n"
     "  --log-format json|text   --log-level debug|info|warn|error\n"
-    "  --check-config           validate the configuration and exit\n";
+    "  --check-config           validate the configuration and exit\n"
+    "  --list-routes            print the route table (METHOD PATH, one a line) and exit\n";
 
 typedef struct daemon_state {
     mdl_server_t srv;
@@ -119,7 +119,7 @@ static void on_signal(uv_signal_t *h, int signum)
 
 static int parse_args(int argc, char **argv, mdl_config_t *c, int *check_only)
 {
-    enum { O_CONFIG = 1, O_LISTEN, O_REPO, O_READY, O_LOGFMT, O_LOGLVL, O_CHECK, O_HELP, O_VERSION };
+    enum { O_CONFIG = 1, O_LISTEN, O_REPO, O_READY, O_LOGFMT, O_LOGLVL, O_CHECK, O_HELP, O_VERSION, O_ROUTES };
     static const struct option opts[] = {
         {"config", required_argument, NULL, O_CONFIG},
         {"listen", required_argument, NULL, O_LISTEN},
@@ -130,6 +130,7 @@ static int parse_args(int argc, char **argv, mdl_config_t *c, int *check_only)
         {"check-config", no_argument, NULL, O_CHECK},
         {"help", no_argument, NULL, O_HELP},
         {"version", no_argument, NULL, O_VERSION},
+        {"list-routes", no_argument, NULL, O_ROUTES},
         {NULL, 0, NULL, 0},
     };
     /* Flags override the file whatever their order, so the file is read first. */
@@ -146,7 +147,11 @@ static int parse_args(int argc, char **argv, mdl_config_t *c, int *check_only)
             fputs(usage, stdout);
             exit(0);
         case O_VERSION:
-            printf("modeld %s\n", MODELD_VERSION);
+            printf("modeld %s\n", MDL_VERSION);
+            exit(0);
+        case O_ROUTES: /* for docs/openapi.yaml's test: every route must be documented */
+            for (size_t i = 0; i < mdl_router_count(); i++)
+                printf("%s %s\n", mdl_router_at(i)->method, mdl_router_at(i)->pattern);
             exit(0);
         case O_CHECK:
             *check_only = 1;
@@ -231,7 +236,7 @@ int main(int argc, char **argv)
         return 1;
     }
     mdl_log_event(MDL_LOG_INFO, "serving", "listen", bound, "repository", srv->config.model_repository,
-                  "version", MODELD_VERSION, NULL);
+                  "version", MDL_VERSION, NULL);
 
     uv_run(srv->loop, UV_RUN_DEFAULT);
 

@@ -50,7 +50,15 @@ typedef struct model_series {
     long active_sequences;
 } model_series_t;
 
+typedef struct stats_series {
+    char *model;
+    long version;
+    mdl_infer_stats_t stats;
+} stats_series_t;
+
 struct mdl_metrics {
+    stats_series_t *stats;
+    size_t n_stats, cap_stats;
     request_series_t *req;
     size_t n_req, cap_req;
     model_series_t *mod;
@@ -79,6 +87,9 @@ mdl_metrics_t *mdl_metrics_free(mdl_metrics_t *m)
         free(m->req[i].model);
     for (size_t i = 0; i < m->n_mod; i++)
         free(m->mod[i].model);
+    for (size_t i = 0; i < m->n_stats; i++)
+        free(m->stats[i].model);
+    free(m->stats);
     free(m->req);
     free(m->mod);
     free(m);
@@ -217,6 +228,61 @@ void mdl_metrics_active_sequences(mdl_metrics_t *m, const char *model, int delta
         return;
     s->generative = true;
     s->active_sequences += delta;
+}
+
+static unsigned long long to_ns(double seconds)
+{
+    return seconds > 0 ? (unsigned long long)(seconds * 1e9 + 0.5) : 0;
+}
+
+void mdl_metrics_infer_stats(mdl_metrics_t *m, const char *model, long version,
+                             const mdl_infer_sample_t *smp)
+{
+    stats_series_t *s = NULL;
+    mdl_infer_stats_t *st;
+    struct timespec ts;
+
+    for (size_t i = 0; i < m->n_stats && !s; i++)
+        if (m->stats[i].version == version && strcmp(m->stats[i].model, model) == 0)
+            s = &m->stats[i];
+    if (!s) {
+        s = grow((void **)&m->stats, &m->n_stats, &m->cap_stats, sizeof *s);
+        if (!s)
+            return;
+        s->version = version;
+        if (!(s->model = strdup(model))) {
+            m->n_stats--;
+            return;
+        }
+    }
+    st = &s->stats;
+    if (smp->ok) {
+        st->success_count++;
+        st->success_ns += to_ns(smp->total_s);
+    } else {
+        st->fail_count++;
+        st->fail_ns += to_ns(smp->total_s);
+    }
+    if (smp->rows) {
+        double rest = smp->total_s - smp->parse_s - smp->queue_s - smp->infer_s;
+        st->batches++;
+        st->rows += smp->rows;
+        st->queue_ns += to_ns(smp->queue_s);
+        st->input_ns += to_ns(smp->parse_s);
+        st->infer_ns += to_ns(smp->infer_s);
+        st->output_ns += to_ns(rest); /* the answer's encoding and the rest of the request */
+    }
+    clock_gettime(CLOCK_REALTIME, &ts);
+    st->last_unix_s = (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+const mdl_infer_stats_t *mdl_metrics_get_infer_stats(const mdl_metrics_t *m, const char *model,
+                                                     long version)
+{
+    for (size_t i = 0; i < m->n_stats; i++)
+        if (m->stats[i].version == version && strcmp(m->stats[i].model, model) == 0)
+            return &m->stats[i].stats;
+    return NULL;
 }
 
 void mdl_metrics_inflight(mdl_metrics_t *m, int delta)

@@ -30,6 +30,29 @@ void mdl_metrics_active_sequences(mdl_metrics_t *m, const char *model, int delta
 /* One finished model load (ok or not) and how long it took. */
 void mdl_metrics_model_load(mdl_metrics_t *m, const char *model, int ok, double seconds);
 
+/* One finished inference request (a request that needed a loaded model), for the V2
+ * statistics extension; kept per model and version. */
+typedef struct mdl_infer_sample {
+    int ok;                 /* answered 2xx */
+    double total_s, parse_s, queue_s, infer_s;
+    size_t rows;            /* 0 when nothing was scored */
+} mdl_infer_sample_t;
+
+/* Cumulative figures of one model version (nanoseconds, counts). */
+typedef struct mdl_infer_stats {
+    unsigned long long success_count, success_ns;   /* 2xx answers, their total durations */
+    unsigned long long fail_count, fail_ns;         /* other answers */
+    unsigned long long batches, rows;               /* scored batches and their rows */
+    unsigned long long queue_ns, input_ns, infer_ns, output_ns; /* over the scored batches */
+    double last_unix_s;     /* wall clock of the last request, 0 = none */
+} mdl_infer_stats_t;
+
+void mdl_metrics_infer_stats(mdl_metrics_t *m, const char *model, long version,
+                             const mdl_infer_sample_t *s);
+/* The figures of one model version, or NULL if it has none yet. */
+const mdl_infer_stats_t *mdl_metrics_get_infer_stats(const mdl_metrics_t *m, const char *model,
+                                                     long version);
+
 /* Appends every request/inference series and the process_* gauges. */
 void mdl_metrics_render(const mdl_metrics_t *m, mdl_buf_t *out);
 

@@ -36,6 +36,21 @@ static const mdl_route_t routes[] = {
     {"admin", "POST", "/v2/repository/index", mdl_handle_repository_index, MDL_ROUTE_ADMIN, ADMIN_BODY},
     {"admin", "POST", "/v2/repository/models/{m}/load", mdl_handle_model_load, MDL_ROUTE_ADMIN, ADMIN_BODY},
     {"admin", "POST", "/v2/repository/models/{m}/unload", mdl_handle_model_unload, MDL_ROUTE_ADMIN, ADMIN_BODY},
+
+    /* Open Inference Protocol (KServe V2), handlers/v2.c. infer takes JSON or the binary
+     * tensor data extension's framing, so its handler checks the content type. */
+    {"infer", "POST", "/v2/models/{m}/infer", mdl_handle_v2_infer, MDL_ROUTE_MODEL | MDL_ROUTE_READY, DATA},
+    {"infer", "POST", "/v2/models/{m}/versions/{v}/infer", mdl_handle_v2_infer,
+     MDL_ROUTE_MODEL | MDL_ROUTE_READY, DATA},
+    {"v2_server", "GET", "/v2", mdl_handle_v2_server, 0, 0},
+    {"v2_health", "GET", "/v2/health/live", mdl_handle_v2_live, 0, 0},
+    {"v2_health", "GET", "/v2/health/ready", mdl_handle_v2_ready, 0, 0},
+    {"v2_model", "GET", "/v2/models/{m}", mdl_handle_v2_model, MDL_ROUTE_MODEL, 0},
+    {"v2_model", "GET", "/v2/models/{m}/versions/{v}", mdl_handle_v2_model, MDL_ROUTE_MODEL, 0},
+    {"v2_model", "GET", "/v2/models/{m}/ready", mdl_handle_v2_model_ready, MDL_ROUTE_MODEL, 0},
+    {"v2_model", "GET", "/v2/models/{m}/versions/{v}/ready", mdl_handle_v2_model_ready, MDL_ROUTE_MODEL, 0},
+    {"v2_stats", "GET", "/v2/models/{m}/stats", mdl_handle_v2_stats, MDL_ROUTE_MODEL, 0},
+    {"v2_stats", "GET", "/v2/models/{m}/versions/{v}/stats", mdl_handle_v2_stats, MDL_ROUTE_MODEL, 0},
 };
 
 #define N_ROUTES (sizeof routes / sizeof routes[0])

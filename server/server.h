@@ -10,6 +10,8 @@
 #include "pool.h"
 #include "registry.h"
 
+#define MDL_VERSION "0.1.0" /* the daemon's release, reported by --version and GET /v2 */
+
 struct uv_loop_s;
 typedef struct mdl_http mdl_http_t;
 typedef struct mdl_server mdl_server_t;

@@ -20,7 +20,8 @@ from conftest import Daemon, free_port, write_lr_model, write_toy_model
 
 PROMTOOL = "/usr/bin/promtool"
 PROMETHEUS = "/usr/bin/prometheus"
-DOC_ENDPOINTS = {"healthz", "readyz", "metrics", "models", "model", "predict", "admin", "none"}
+DOC_ENDPOINTS = {"healthz", "readyz", "metrics", "models", "model", "predict", "admin", "none",
+                 "infer", "v2_server", "v2_health", "v2_model", "v2_stats"}
 
 
 # -- a small parser for the Prometheus text format 0.0.4 ---------------------------------------
@@ -327,6 +328,30 @@ def test_real_prometheus_scrapes(toy_repo, tmp_path):
                 except (urllib.error.URLError, OSError, ValueError, KeyError) as e:
                     last = repr(e)
             anyq = _get_json(f"{base}/api/v1/query?query=modeld_requests_total") if result else None
+            # rate() over the scrapes: 5 more requests after Prometheus has seen the first
+            # 3 must show as a positive rate, and the raw samples must step from 3 to 8.
+            sel = 'modeld_requests_total{endpoint="predict",model="toy",code="200"}'
+            rate, samples = None, None
+            if result:
+                for _ in range(5):
+                    assert d.predict("toy", [[1, 2, 3]])[0] == 200
+                deadline = time.monotonic() + 30
+                while time.monotonic() < deadline:
+                    time.sleep(0.5)
+                    try:
+                        q = urllib.parse.quote(f"rate({sel}[1m])")
+                        ans = _get_json(f"{base}/api/v1/query?query={q}")
+                        last = ans
+                        r = ans["data"]["result"] if ans.get("status") == "success" else []
+                        if r and float(r[0]["value"][1]) > 0:
+                            rate = float(r[0]["value"][1])
+                            q = urllib.parse.quote(f"{sel}[1m]")
+                            samples = [float(v) for _t, v in
+                                       _get_json(f"{base}/api/v1/query?query={q}")["data"]["result"][0]["values"]]
+                            if samples[-1] == 8.0:
+                                break
+                    except (urllib.error.URLError, OSError, ValueError, KeyError, IndexError) as e:
+                        last = repr(e)
         finally:
             prom.send_signal(signal.SIGTERM)
             try:
@@ -342,4 +367,6 @@ def test_real_prometheus_scrapes(toy_repo, tmp_path):
     assert float(result[0]["value"][1]) == 3.0, result
     assert result[0]["metric"]["job"] == "modeld"
     assert anyq["status"] == "success" and len(anyq["data"]["result"]) >= 2, anyq
+    assert rate is not None and rate > 0, f"rate() never saw the 5 later requests: {last!r}"
+    assert samples and samples[0] == 3.0 and samples[-1] == 8.0, samples
     shutil.rmtree(tmp_path / "tsdb", ignore_errors=True)

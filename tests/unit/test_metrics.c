@@ -81,10 +81,43 @@ static void test_label_escaping(void)
     mdl_metrics_free(m);
 }
 
+static void test_infer_stats(void)
+{
+    mdl_metrics_t *m = mdl_metrics_new();
+    mdl_infer_sample_t ok = {.ok = 1, .total_s = 0.004, .parse_s = 0.001, .queue_s = 0.0005,
+                             .infer_s = 0.002, .rows = 10};
+    mdl_infer_sample_t bad = {.ok = 0, .total_s = 0.0001};
+    const mdl_infer_stats_t *st;
+
+    CHECK(mdl_metrics_get_infer_stats(m, "a", 1) == NULL);
+    mdl_metrics_infer_stats(m, "a", 1, &ok);
+    mdl_metrics_infer_stats(m, "a", 1, &ok);
+    mdl_metrics_infer_stats(m, "a", 1, &bad);
+    mdl_metrics_infer_stats(m, "a", 2, &bad);
+    st = mdl_metrics_get_infer_stats(m, "a", 1);
+    CHECK(st != NULL);
+    CHECK_EQ_INT(st->success_count, 2);
+    CHECK_EQ_INT(st->success_ns, 8000000);
+    CHECK_EQ_INT(st->fail_count, 1);
+    CHECK_EQ_INT(st->fail_ns, 100000);
+    CHECK_EQ_INT(st->batches, 2);
+    CHECK_EQ_INT(st->rows, 20);
+    CHECK_EQ_INT(st->queue_ns, 1000000);
+    CHECK_EQ_INT(st->input_ns, 2000000);
+    CHECK_EQ_INT(st->infer_ns, 4000000);
+    CHECK_EQ_INT(st->output_ns, 1000000);
+    CHECK(st->last_unix_s > 1e9);
+    st = mdl_metrics_get_infer_stats(m, "a", 2);
+    CHECK(st && st->fail_count == 1 && st->batches == 0);
+    CHECK(mdl_metrics_get_infer_stats(m, "b", 1) == NULL);
+    mdl_metrics_free(m);
+}
+
 int main(void)
 {
     RUN(test_request_counters);
     RUN(test_inference_and_gauges);
     RUN(test_label_escaping);
+    RUN(test_infer_stats);
     return check_summary();
 }

@@ -59,6 +59,27 @@ static void test_wrong_method(void)
     CHECK_EQ_STR(m.allow, "GET");
 }
 
+static void test_v2_routes(void)
+{
+    mdl_route_match_t m;
+
+    CHECK_EQ_INT(mdl_router_match("GET", "/v2", &m), 0);
+    CHECK_EQ_STR(m.route->name, "v2_server");
+    CHECK_EQ_INT(mdl_router_match("POST", "/v2/models/gb/versions/3/infer", &m), 0);
+    CHECK_EQ_STR(m.route->name, "infer");
+    CHECK_EQ_STR(m.model, "gb");
+    CHECK_EQ_INT(m.version, 3);
+    CHECK(!(m.route->flags & MDL_ROUTE_JSON)); /* binary tensor data is not JSON */
+    CHECK_EQ_INT(mdl_router_match("GET", "/v2/models/stats/stats", &m), 0);
+    CHECK_EQ_STR(m.route->name, "v2_stats");
+    CHECK_EQ_STR(m.model, "stats");
+    CHECK_EQ_INT(mdl_router_match("GET", "/v2/models/gb/ready", &m), 0);
+    CHECK_EQ_STR(m.route->name, "v2_model");
+    CHECK_EQ_INT(mdl_router_match("GET", "/v2/models/gb/infer", &m), -EPERM);
+    CHECK_EQ_STR(m.allow, "POST");
+    CHECK_EQ_INT(mdl_router_match("GET", "/v2/models", &m), -ENOENT);
+}
+
 static void test_table_is_sane(void)
 {
     /* Every route names a handler and an endpoint; body limits only on POST routes. */
@@ -77,6 +98,7 @@ int main(void)
     RUN(test_model_captures);
     RUN(test_bad_captures);
     RUN(test_wrong_method);
+    RUN(test_v2_routes);
     RUN(test_table_is_sane);
     return check_summary();
 }
