@@ -189,6 +189,8 @@ void gen_options_done(gen_options_t *opt)
     for (size_t i = 0; i < opt->n_stops; i++)
         free(opt->stops[i]);
     opt->n_stops = 0;
+    free(opt->echo_id);
+    opt->echo_id = NULL;
 }
 
 void gen_options_defaults(const mdl_lm_t *lm, gen_options_t *opt)

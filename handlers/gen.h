@@ -44,6 +44,7 @@ typedef struct gen_options {
     char *stops[MDL_STOP_MAX];   /* owned */
     size_t n_stops;
     bool stream, include_usage;
+    char *echo_id;               /* owned: an id the API echoes (V2 "id"), or NULL */
 } gen_options_t;
 
 struct gen_job {

@@ -110,6 +110,11 @@ mdl_handler_fn mdl_handle_healthz, mdl_handle_readyz, mdl_handle_metrics;
 mdl_handler_fn mdl_handle_models_list, mdl_handle_model_get;
 mdl_handler_fn mdl_handle_predict;
 mdl_handler_fn mdl_handle_generate, mdl_handle_completions, mdl_handle_chat_completions;
+/* Open Inference Protocol inference and metadata for generative models (handlers/
+ * v2_generate.c): a BYTES "text_input" in, a BYTES "text_output" out, sampling fields in
+ * the request's "parameters". */
+void mdl_v2_generate(mdl_server_t *srv, mdl_request_t *req);
+void mdl_v2_generate_metadata(mdl_server_t *srv, mdl_request_t *req);
 /* What GET /v1/models/{m} says about a generative model: architecture, weights, context,
  * tokenizer, chat template, generation defaults. */
 cJSON *mdl_generation_describe(const mdl_model_t *m);

@@ -87,6 +87,10 @@ void mdl_handle_v2_model(mdl_server_t *srv, mdl_request_t *req)
     size_t n;
     (void)srv;
 
+    if (m && mdl_model_lm(m)) {
+        mdl_v2_generate_metadata(srv, req);
+        return;
+    }
     if (!m || !mdl_model_is_tabular(m)) {
         mdl_reply_error(req, 400, "model_not_ready", "model '%s'%s is not loaded (%s)", slot->name,
                         req->version >= 0 ? " at that version" : "",
@@ -223,6 +227,10 @@ void mdl_handle_v2_infer(mdl_server_t *srv, mdl_request_t *req)
     size_t saved_len;
     int rc;
 
+    if (mdl_model_lm(m)) {
+        mdl_v2_generate(srv, req);
+        return;
+    }
     if (!mdl_model_is_tabular(m)) {
         mdl_reply_error(req, 400, "invalid_argument", "model '%s' (kind %s) does not score rows",
                         req->slot->name, m->kind->name);
