@@ -30,9 +30,11 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_REPLAY := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%-replay)
 FUZZ_SECONDS ?= 60
 
-# Debian packages the build, the tests and the benchmarks need.
+# Debian packages the build, the tests and the benchmarks need. npm (for the test that runs
+# the official `openai` client) is installed as Debian's package only when no npm is on
+# PATH: a Node.js that ships its own npm conflicts with it.
 DEB_PKGS := build-essential pkg-config libmicrohttpd-dev libuv1-dev libcjson-dev \
-            python3 python3-pytest python3-sentencepiece python3-protobuf python3-regex python3-sklearn python3-numpy python3-xgboost curl prometheus wrk nginx-light valgrind python3-yaml python3-jsonschema
+            python3 python3-pytest python3-sentencepiece python3-protobuf python3-regex python3-sklearn python3-numpy python3-xgboost curl prometheus wrk nginx-light valgrind python3-yaml python3-jsonschema nodejs
 
 .PHONY: all deps run test test-unit test-e2e asan valgrind bench clean fuzz
 
@@ -73,6 +75,7 @@ deps:
 	@missing=""; for p in $(DEB_PKGS) $(EXTRA_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
