@@ -329,7 +329,8 @@ static int by_name(const void *a, const void *b)
 
 static int finish(mdl_st_t *st, mdl_err_t *reterr)
 {
-    qsort(st->tensors, st->n_tensors, sizeof *st->tensors, by_name);
+    if (st->n_tensors > 1)
+        qsort(st->tensors, st->n_tensors, sizeof *st->tensors, by_name);
     for (size_t i = 1; i < st->n_tensors; i++)
         if (strcmp(st->tensors[i].name, st->tensors[i - 1].name) == 0)
             return mdl_err_set(reterr, -EBADMSG, "tensor '%s' appears twice (%s and %s)",

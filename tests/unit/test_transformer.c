@@ -588,7 +588,9 @@ static void test_runtime_errors(void)
     mdl_tf_seq_truncate(s, 3);
     CHECK_EQ_INT(mdl_tf_prefill(run, s, ids + 3, 4, logits, false, &err), 0);
     CHECK_EQ_INT(mdl_tf_prefill(run, s2, ids, 7, logits + 512, false, &err), 0);
-    CHECK(memcmp(logits, logits + 512, 512 * sizeof *logits) == 0);
+    /* (not bit-identical: the rows fall into different register blocks of the matmul) */
+    for (int i = 0; i < 512; i++)
+        CHECK_NEAR(logits[i], logits[512 + i], 1e-5);
     mdl_tf_seq_free(s);
     mdl_tf_seq_free(s2);
     free(logits);
