@@ -134,6 +134,10 @@ INLINE float tail(const void *w, const float *x, size_t n8, size_t cols, mdl_dty
     return s;
 }
 
+/* Loads a weight vector once for both inputs: without this GCC folds the load into each
+ * FMA, doubling the loads, which then bound the loop instead of the FMAs. */
+#define KEEP_IN_REGISTER(v) __asm__("" : "+x"(v))
+
 /* One row times one input, streaming the row front to back (what the hardware prefetcher
  * follows best when a lone input makes this purely a memory stream); 4 accumulators hide
  * the FMA latency. */
@@ -171,15 +175,19 @@ AVX INLINE void matmul_avx(const mdl_tf_mat_t *W, const float *bias, const float
             for (size_t i = 0; i < n8; i += 8) {
                 __m256 v0 = _mm256_loadu_ps(x0 + i), v1 = _mm256_loadu_ps(x1 + i), w;
                 w = load8(w0, i, t);
+                KEEP_IN_REGISTER(w);
                 a00 = _mm256_fmadd_ps(w, v0, a00);
                 a01 = _mm256_fmadd_ps(w, v1, a01);
                 w = load8(w1, i, t);
+                KEEP_IN_REGISTER(w);
                 a10 = _mm256_fmadd_ps(w, v0, a10);
                 a11 = _mm256_fmadd_ps(w, v1, a11);
                 w = load8(w2, i, t);
+                KEEP_IN_REGISTER(w);
                 a20 = _mm256_fmadd_ps(w, v0, a20);
                 a21 = _mm256_fmadd_ps(w, v1, a21);
                 w = load8(w3, i, t);
+                KEEP_IN_REGISTER(w);
                 a30 = _mm256_fmadd_ps(w, v0, a30);
                 a31 = _mm256_fmadd_ps(w, v1, a31);
             }

@@ -15,7 +15,6 @@ static int load(const char *path, const mdl_load_opts_t *opts, mdl_model_t *m, m
         return r;
     m->impl = tf;
     m->task = MDL_TASK_GENERATION;
-    m->cost_per_row = mdl_tf_weight_bytes(tf);
     return 0;
 }
 
