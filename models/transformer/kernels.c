@@ -210,22 +210,35 @@ AVX INLINE void matmul_avx(const mdl_tf_mat_t *W, const float *bias, const float
             store(&y[b * ys + r], dot_row(row_ptr(W, r), x + b * xs, cols, t), bias, r, acc);
 }
 
+/* Inputs per pass over a chunk of rows: 8 inputs of up to a few thousand floats stay in L1
+ * next to the chunk's weight rows, so a long prompt re-reads the rows from L1, not x from L2. */
+#define B_TILE 8
+
+AVX INLINE void matmul_tiled(const mdl_tf_mat_t *W, const float *bias, const float *x, size_t xs,
+                             float *y, size_t ys, size_t B, size_t r0, size_t r1, bool acc,
+                             mdl_dtype_t t)
+{
+    for (size_t b = 0; b < B; b += B_TILE)
+        matmul_avx(W, bias, x + b * xs, xs, y + b * ys, ys, B - b < B_TILE ? B - b : B_TILE, r0, r1,
+                   acc, t);
+}
+
 AVX static void matmul_avx_f32(const mdl_tf_mat_t *W, const float *bias, const float *x, size_t xs,
                                float *y, size_t ys, size_t B, size_t r0, size_t r1, bool acc)
 {
-    matmul_avx(W, bias, x, xs, y, ys, B, r0, r1, acc, MDL_DTYPE_F32);
+    matmul_tiled(W, bias, x, xs, y, ys, B, r0, r1, acc, MDL_DTYPE_F32);
 }
 
 AVX static void matmul_avx_f16(const mdl_tf_mat_t *W, const float *bias, const float *x, size_t xs,
                                float *y, size_t ys, size_t B, size_t r0, size_t r1, bool acc)
 {
-    matmul_avx(W, bias, x, xs, y, ys, B, r0, r1, acc, MDL_DTYPE_F16);
+    matmul_tiled(W, bias, x, xs, y, ys, B, r0, r1, acc, MDL_DTYPE_F16);
 }
 
 AVX static void matmul_avx_bf16(const mdl_tf_mat_t *W, const float *bias, const float *x, size_t xs,
                                 float *y, size_t ys, size_t B, size_t r0, size_t r1, bool acc)
 {
-    matmul_avx(W, bias, x, xs, y, ys, B, r0, r1, acc, MDL_DTYPE_BF16);
+    matmul_tiled(W, bias, x, xs, y, ys, B, r0, r1, acc, MDL_DTYPE_BF16);
 }
 
 AVX static float dot_avx(const float *a, const float *b, size_t n)
