@@ -40,7 +40,7 @@ static inline float elem(const void *w, size_t i, mdl_dtype_t t)
 
 static inline const void *row_ptr(const mdl_tf_mat_t *W, size_t r)
 {
-    return (const uint8_t *)W->w + r * W->cols * mdl_dtype_size(W->dtype);
+    return (const uint8_t *)W->w + r * W->cols * (W->dtype == MDL_DTYPE_F32 ? 4 : 2);
 }
 
 static inline void store(float *y, float v, const float *bias, size_t o, bool acc)
