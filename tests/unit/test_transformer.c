@@ -306,6 +306,11 @@ static int spit(const char *path, const void *data, size_t len)
     return r;
 }
 
+static int spit_str(const char *path, const char *text)
+{
+    return spit(path, text, strlen(text));
+}
+
 static const char *tmp(const char *name)
 {
     static char path[384];
@@ -695,8 +700,16 @@ static void test_shards_and_kind(void)
     fclose(index);
     mdl_st_free(st);
 
+    spit_str(tmp("generation_config.json"), "{\"temperature\": 0.6, \"top_k\": 20, \"eos_token_id\": [2, 3]}");
     CHECK_EQ_INT(mdl_tf_load(tmpdir, 0, &a, &err), 0);
     CHECK_EQ_INT(mdl_tf_load(FIX "/tiny_llama_bf16", 0, &b, &err), 0);
+    if (a) {
+        const mdl_tf_gen_defaults_t *g = mdl_tf_gen_defaults(a);
+        CHECK(g->temperature == 0.6 && g->top_k == 20 && g->n_eos == 2 && g->eos_ids[1] == 3);
+        CHECK(isnan(g->top_p));
+    }
+    if (b)
+        CHECK(isnan(mdl_tf_gen_defaults(b)->temperature)); /* the fixture has none */
     CHECK_EQ_INT(mdl_tf_runner_new(1, &run, &err), 0);
     if (!a || !b || !run) {
         fprintf(stderr, "  %s\n", err.msg);
@@ -712,6 +725,11 @@ static void test_shards_and_kind(void)
     mdl_tf_seq_free(sa);
     mdl_tf_seq_free(sb);
     mdl_tf_free(a);
+
+    /* a bad generation_config.json refuses the load, naming the file and field */
+    spit_str(tmp("generation_config.json"), "{\"top_k\": -1}");
+    expect_refusal(-EBADMSG, "generation_config.json: top_k", NULL);
+    unlink(tmp("generation_config.json"));
 
     /* the index names a shard a tensor is not in */
     {
