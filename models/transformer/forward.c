@@ -10,8 +10,9 @@
 #include "internal.h"
 #include "team.h"
 
-/* Output rows per work item of a matmul: small enough to balance two threads on small
- * matrices, large enough that the shared counter is touched rarely. */
+/* Output rows per work item of a matmul: at least MM_CHUNK, and about 1/8 of a thread's
+ * share, so each thread streams long contiguous runs of weights (what the prefetchers like)
+ * while a thread that gets descheduled still leaves most of the work to the others. */
 #define MM_CHUNK 16
 
 struct mdl_tf_runner {
@@ -56,7 +57,8 @@ typedef struct mm_task {
 typedef struct mm_job {
     mm_task_t t[3];
     size_t n_t, B;
-    size_t chunks[3];        /* per task */
+    size_t chunk;            /* rows per work item */
+    size_t chunks[3];        /* work items per task */
     size_t total;
     atomic_size_t next;
 } mm_job_t;
@@ -72,7 +74,7 @@ static void mm_work(void *arg, size_t tid)
         while (c >= j->chunks[i])
             c -= j->chunks[i++];
         const mm_task_t *t = &j->t[i];
-        size_t r0 = c * MM_CHUNK, r1 = r0 + MM_CHUNK < t->W->rows ? r0 + MM_CHUNK : t->W->rows;
+        size_t r0 = c * j->chunk, r1 = r0 + j->chunk < t->W->rows ? r0 + j->chunk : t->W->rows;
         mdl__tf_matmul(t->W, t->bias, t->x, t->xs, t->y, t->ys, j->B, r0, r1, t->acc);
     }
 }
@@ -81,10 +83,16 @@ static void mm_work(void *arg, size_t tid)
 static void matmuls(mdl_tf_runner_t *run, const mm_task_t *tasks, size_t n, size_t B)
 {
     mm_job_t j = {.n_t = n, .B = B};
+    size_t rows = 0;
 
+    for (size_t i = 0; i < n; i++)
+        rows += tasks[i].W->rows;
+    j.chunk = rows / (8 * mdl_tf_team_size(run->team)) & ~(size_t)3;
+    if (j.chunk < MM_CHUNK)
+        j.chunk = MM_CHUNK;
     for (size_t i = 0; i < n; i++) {
         j.t[i] = tasks[i];
-        j.chunks[i] = (tasks[i].W->rows + MM_CHUNK - 1) / MM_CHUNK;
+        j.chunks[i] = (tasks[i].W->rows + j.chunk - 1) / j.chunk;
         j.total += j.chunks[i];
     }
     atomic_init(&j.next, 0);

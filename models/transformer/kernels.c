@@ -6,6 +6,7 @@
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define HAVE_X86 1
+#include <cpuid.h>
 #include <immintrin.h>
 #define AVX __attribute__((target("avx2,fma,f16c")))
 #define INLINE static inline __attribute__((always_inline))
@@ -39,7 +40,7 @@ static inline float elem(const void *w, size_t i, mdl_dtype_t t)
 
 static inline const void *row_ptr(const mdl_tf_mat_t *W, size_t r)
 {
-    return (const uint8_t *)W->w + r * W->cols * mdl_dtype_size(W->dtype);
+    return (const uint8_t *)W->w + r * W->cols * (W->dtype == MDL_DTYPE_F32 ? 4 : 2);
 }
 
 static inline void store(float *y, float v, const float *bias, size_t o, bool acc)
@@ -133,6 +134,28 @@ INLINE float tail(const void *w, const float *x, size_t n8, size_t cols, mdl_dty
     return s;
 }
 
+/* Loads a weight vector once for both inputs: without this GCC folds the load into each
+ * FMA, doubling the loads, which then bound the loop instead of the FMAs. */
+#define KEEP_IN_REGISTER(v) __asm__("" : "+x"(v))
+
+/* One row times one input, streaming the row front to back (what the hardware prefetcher
+ * follows best when a lone input makes this purely a memory stream); 4 accumulators hide
+ * the FMA latency. */
+AVX INLINE float dot_row(const void *w, const float *x, size_t cols, mdl_dtype_t t)
+{
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    size_t i = 0;
+    for (; i + 32 <= cols; i += 32) {
+        a0 = _mm256_fmadd_ps(load8(w, i, t), _mm256_loadu_ps(x + i), a0);
+        a1 = _mm256_fmadd_ps(load8(w, i + 8, t), _mm256_loadu_ps(x + i + 8), a1);
+        a2 = _mm256_fmadd_ps(load8(w, i + 16, t), _mm256_loadu_ps(x + i + 16), a2);
+        a3 = _mm256_fmadd_ps(load8(w, i + 24, t), _mm256_loadu_ps(x + i + 24), a3);
+    }
+    for (; i + 8 <= cols; i += 8)
+        a0 = _mm256_fmadd_ps(load8(w, i, t), _mm256_loadu_ps(x + i), a0);
+    return hsum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3))) + tail(w, x, i, cols, t);
+}
+
 /* Register blocks: 4 weight rows x 2 inputs (8 accumulators), so each loaded weight vector
  * feeds 2 FMAs and each input vector 4; a lone input uses 4 rows x 1. */
 AVX INLINE void matmul_avx(const mdl_tf_mat_t *W, const float *bias, const float *x, size_t xs,
@@ -152,15 +175,19 @@ AVX INLINE void matmul_avx(const mdl_tf_mat_t *W, const float *bias, const float
             for (size_t i = 0; i < n8; i += 8) {
                 __m256 v0 = _mm256_loadu_ps(x0 + i), v1 = _mm256_loadu_ps(x1 + i), w;
                 w = load8(w0, i, t);
+                KEEP_IN_REGISTER(w);
                 a00 = _mm256_fmadd_ps(w, v0, a00);
                 a01 = _mm256_fmadd_ps(w, v1, a01);
                 w = load8(w1, i, t);
+                KEEP_IN_REGISTER(w);
                 a10 = _mm256_fmadd_ps(w, v0, a10);
                 a11 = _mm256_fmadd_ps(w, v1, a11);
                 w = load8(w2, i, t);
+                KEEP_IN_REGISTER(w);
                 a20 = _mm256_fmadd_ps(w, v0, a20);
                 a21 = _mm256_fmadd_ps(w, v1, a21);
                 w = load8(w3, i, t);
+                KEEP_IN_REGISTER(w);
                 a30 = _mm256_fmadd_ps(w, v0, a30);
                 a31 = _mm256_fmadd_ps(w, v1, a31);
             }
@@ -173,50 +200,45 @@ AVX INLINE void matmul_avx(const mdl_tf_mat_t *W, const float *bias, const float
             store(&y[(b + 1) * ys + r + 2], hsum(a21) + tail(w2, x1, n8, cols, t), bias, r + 2, acc);
             store(&y[(b + 1) * ys + r + 3], hsum(a31) + tail(w3, x1, n8, cols, t), bias, r + 3, acc);
         }
-        for (; b < B; b++) {
-            const float *x0 = x + b * xs;
-            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-            for (size_t i = 0; i < n8; i += 8) {
-                __m256 v0 = _mm256_loadu_ps(x0 + i);
-                a0 = _mm256_fmadd_ps(load8(w0, i, t), v0, a0);
-                a1 = _mm256_fmadd_ps(load8(w1, i, t), v0, a1);
-                a2 = _mm256_fmadd_ps(load8(w2, i, t), v0, a2);
-                a3 = _mm256_fmadd_ps(load8(w3, i, t), v0, a3);
-            }
-            store(&y[b * ys + r], hsum(a0) + tail(w0, x0, n8, cols, t), bias, r, acc);
-            store(&y[b * ys + r + 1], hsum(a1) + tail(w1, x0, n8, cols, t), bias, r + 1, acc);
-            store(&y[b * ys + r + 2], hsum(a2) + tail(w2, x0, n8, cols, t), bias, r + 2, acc);
-            store(&y[b * ys + r + 3], hsum(a3) + tail(w3, x0, n8, cols, t), bias, r + 3, acc);
-        }
+        for (; b < B; b++)
+            for (size_t k = 0; k < 4; k++)
+                store(&y[b * ys + r + k], dot_row(row_ptr(W, r + k), x + b * xs, cols, t), bias,
+                      r + k, acc);
     }
-    for (; r < r1; r++) {
-        const void *w0 = row_ptr(W, r);
-        for (size_t b = 0; b < B; b++) {
-            const float *x0 = x + b * xs;
-            __m256 a0 = _mm256_setzero_ps();
-            for (size_t i = 0; i < n8; i += 8)
-                a0 = _mm256_fmadd_ps(load8(w0, i, t), _mm256_loadu_ps(x0 + i), a0);
-            store(&y[b * ys + r], hsum(a0) + tail(w0, x0, n8, cols, t), bias, r, acc);
-        }
-    }
+    for (; r < r1; r++)
+        for (size_t b = 0; b < B; b++)
+            store(&y[b * ys + r], dot_row(row_ptr(W, r), x + b * xs, cols, t), bias, r, acc);
+}
+
+/* Inputs per pass over a chunk of rows: 8 inputs of up to a few thousand floats stay in L1
+ * next to the chunk's weight rows, so a long prompt re-reads the rows from L1, not x from L2. */
+#define B_TILE 8
+
+AVX INLINE void matmul_tiled(const mdl_tf_mat_t *W, const float *bias, const float *x, size_t xs,
+                             float *y, size_t ys, size_t B, size_t r0, size_t r1, bool acc,
+                             mdl_dtype_t t)
+{
+    for (size_t b = 0; b < B; b += B_TILE)
+        matmul_avx(W, bias, x + b * xs, xs, y + b * ys, ys, B - b < B_TILE ? B - b : B_TILE, r0, r1,
+                   acc, t);
 }
 
 AVX static void matmul_avx_f32(const mdl_tf_mat_t *W, const float *bias, const float *x, size_t xs,
                                float *y, size_t ys, size_t B, size_t r0, size_t r1, bool acc)
 {
-    matmul_avx(W, bias, x, xs, y, ys, B, r0, r1, acc, MDL_DTYPE_F32);
+    matmul_tiled(W, bias, x, xs, y, ys, B, r0, r1, acc, MDL_DTYPE_F32);
 }
 
 AVX static void matmul_avx_f16(const mdl_tf_mat_t *W, const float *bias, const float *x, size_t xs,
                                float *y, size_t ys, size_t B, size_t r0, size_t r1, bool acc)
 {
-    matmul_avx(W, bias, x, xs, y, ys, B, r0, r1, acc, MDL_DTYPE_F16);
+    matmul_tiled(W, bias, x, xs, y, ys, B, r0, r1, acc, MDL_DTYPE_F16);
 }
 
 AVX static void matmul_avx_bf16(const mdl_tf_mat_t *W, const float *bias, const float *x, size_t xs,
                                 float *y, size_t ys, size_t B, size_t r0, size_t r1, bool acc)
 {
-    matmul_avx(W, bias, x, xs, y, ys, B, r0, r1, acc, MDL_DTYPE_BF16);
+    matmul_tiled(W, bias, x, xs, y, ys, B, r0, r1, acc, MDL_DTYPE_BF16);
 }
 
 AVX static float dot_avx(const float *a, const float *b, size_t n)
@@ -260,13 +282,32 @@ AVX static void to_f32_avx(const void *src, mdl_dtype_t t, float *dst, size_t n)
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static atomic_bool simd;
 
-static void detect(void)
+static bool cpu_has_avx2(void)
 {
 #ifdef HAVE_X86
-    __builtin_cpu_init();
-    atomic_store(&simd, __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                            __builtin_cpu_supports("f16c"));
+    unsigned a, b, c, d;
+    /* leaf 1: FMA (ecx 12), OSXSAVE (27), AVX (28), F16C (29); leaf 7: AVX2 (ebx 5);
+     * XCR0: the OS saves the xmm and ymm state */
+    if (!__get_cpuid(1, &a, &b, &c, &d))
+        return false;
+    if (!(c & 1u << 12) || !(c & 1u << 27) || !(c & 1u << 28) || !(c & 1u << 29))
+        return false;
+    unsigned lo, hi;
+    __asm__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    if ((lo & 6) != 6)
+        return false;
+    if (__get_cpuid_max(0, NULL) < 7)
+        return false;
+    __cpuid_count(7, 0, a, b, c, d);
+    return (b & 1u << 5) != 0;
+#else
+    return false;
 #endif
+}
+
+static void detect(void)
+{
+    atomic_store(&simd, cpu_has_avx2());
 }
 
 bool mdl__tf_simd(void)
@@ -278,13 +319,7 @@ bool mdl__tf_simd(void)
 void mdl__tf_set_simd(bool on)
 {
     pthread_once(&once, detect);
-#ifdef HAVE_X86
-    if (!on || (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                __builtin_cpu_supports("f16c")))
-        atomic_store(&simd, on);
-#else
-    (void)on;
-#endif
+    atomic_store(&simd, on && cpu_has_avx2());
 }
 
 void mdl__tf_matmul(const mdl_tf_mat_t *W, const float *bias, const float *x, size_t xs, float *y,

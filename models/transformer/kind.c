@@ -63,7 +63,6 @@ static int load(const char *path, const mdl_load_opts_t *opts, mdl_model_t *m, m
         goto fail;
     m->impl = lm;
     m->task = MDL_TASK_GENERATION;
-    m->cost_per_row = mdl_tf_weight_bytes(lm->tf);
     return 0;
 fail:
     destroy(lm);

@@ -323,7 +323,7 @@ static int load_llama2c(mdl_tf_model_t *m, const char *path, size_t max_bytes, m
         return mdl_err_set(reterr, -EBADMSG, "%s: %lld bytes, too short for the 28-byte header",
                            path, (long long)sb.st_size);
     }
-    m->bin = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    m->bin = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
     close(fd);
     if (m->bin == MAP_FAILED) {
         m->bin = NULL;
