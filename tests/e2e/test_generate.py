@@ -282,7 +282,7 @@ def test_slow_too_many_sequences_is_429(slow_repo):
                   {"Content-Type": "application/json"})
         resp = c.getresponse()
         assert resp.status == 200
-        resp.fp.readline()  # the first event is out: the sequence is running
+        resp.readline()  # the first event is out: the sequence is running
         st, headers, body = generate(d, "random15m", {"prompt": [1], "max_tokens": 5})
         assert_error((st, headers, body), 429, "too_many_sequences", ["1 sequences"])
         assert headers.get("Retry-After") == "1"
@@ -307,3 +307,36 @@ def test_metadata_and_openai_model_list(daemon):
     assert set(FOLDERS) <= set(ids)
     assert all(m["object"] == "model" and m["owned_by"] == "modeld" for m in body["data"])
     assert ids["tiny_llama"]["created"] > 1.7e9
+
+
+@pytest.mark.parametrize("drain_ms,tokens", [(10000, 40), (50, 250)])
+def test_slow_sigterm_during_stream(slow_repo, drain_ms, tokens):
+    """SIGTERM with a stream running: a long enough drain lets it finish; a short one cuts
+    it — either way the daemon exits 0, cleanly (and sanitizer-clean under make asan)."""
+    import signal
+    d = Daemon(slow_repo, config={"drain_timeout_ms": drain_ms}).start()
+    try:
+        c = d.connection(timeout=30)
+        c.request("POST", "/v1/models/random15m:generate",
+                  json.dumps({"prompt": [1], "max_tokens": tokens, "ignore_eos": True, "stream": True}),
+                  {"Content-Type": "application/json"})
+        resp = c.getresponse()
+        assert resp.status == 200
+        assert resp.readline().startswith(b"data: ")
+        d.send_signal(signal.SIGTERM)
+        try:
+            data = resp.read()
+            complete = True
+        except http.client.IncompleteRead as e:
+            data, complete = e.partial, False
+        blocks = [b for b in data.decode().split("\n\n") if b.strip()]
+        if drain_ms == 10000:
+            last = json.loads(blocks[-1][len("data: "):])
+            assert complete and last["finish_reason"] == "length" and last["usage"]["completion_tokens"] == tokens
+        else:
+            # Past the drain deadline the connection is closed where it stands.
+            assert not complete or '"finish_reason":"length"' not in blocks[-1]
+        c.close()
+        assert d.wait_exit() == 0
+    finally:
+        d.close()
