@@ -34,7 +34,7 @@ def reference(fixture):
     return json.loads((FIXTURES / fixture / "reference.json").read_text())
 
 
-def write_random_llama2c(path, dim=288, hidden=768, layers=6, heads=6, vocab=32000, seq_len=256):
+def write_random_llama2c(path, dim=288, hidden=768, layers=6, heads=6, vocab=32000, seq_len=1024):
     """A random-weight model of llama2.c's stories15M shape: slow enough (tens of ms per
     token here) to catch a stream in the middle."""
     rng = np.random.default_rng(7)
@@ -340,3 +340,33 @@ def test_slow_sigterm_during_stream(slow_repo, drain_ms, tokens):
         assert d.wait_exit() == 0
     finally:
         d.close()
+
+
+def test_slow_stream_straddles_a_reload(slow_repo, tmp_path):
+    """A stream that runs while a new version is published finishes on the version it
+    started with; the next request gets the new one; the old version's engine is freed
+    once the stream ends (its memory goes with it)."""
+    repo = tmp_path / "repo"
+    shutil.copytree(slow_repo, repo)
+    with Daemon(repo, config={"repository_settle_ms": 100, "repository_poll_ms": 200}) as d:
+        c = d.connection(timeout=60)
+        c.request("POST", "/v1/models/random15m:generate",
+                  json.dumps({"prompt": [1], "max_tokens": 1000, "ignore_eos": True, "stream": True}),
+                  {"Content-Type": "application/json"})
+        resp = c.getresponse()
+        assert resp.status == 200
+        assert resp.readline().startswith(b"data: ")
+        shutil.copytree(repo / "random15m" / "1", repo / "random15m" / ".2.tmp")
+        (repo / "random15m" / ".2.tmp").rename(repo / "random15m" / "2")
+        deadline = time.monotonic() + 20
+        while d.request("GET", "/v1/models/random15m")[2].get("version") != 2:
+            assert time.monotonic() < deadline, "version 2 never served"
+            time.sleep(0.05)
+        # The stream is still running: it straddles the swap.
+        assert metric(d, "modeld_generate_active_sequences", {"model": "random15m"}) == 1
+        st, _, now = generate(d, "random15m", {"prompt": [1], "max_tokens": 2})
+        assert st == 200 and now["model"]["version"] == 2
+        events = [json.loads(b[len("data: "):]) for b in resp.read().decode().split("\n\n") if b.strip()]
+        c.close()
+        assert events[-1]["model"] == {"name": "random15m", "version": 1}
+        assert events[-1]["usage"]["completion_tokens"] == 1000
