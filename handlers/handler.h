@@ -80,11 +80,43 @@ void mdl_reply_overloaded(mdl_request_t *req);
 void mdl_request_hold(mdl_server_t *srv, mdl_request_t *req, mdl_done_fn *done);
 void mdl_request_release(mdl_server_t *srv, mdl_request_t *req);
 
+/* Streaming bodies (routes flagged MDL_ROUTE_STREAM). The handler runs as soon as the
+ * headers have passed the checks (req->body is NULL) and either answers at once or calls
+ * mdl_request_stream(); then, on the loop thread:
+ *   data(srv, req, bytes, len) gets each piece as it arrives (bytes valid during the call
+ *     only; the body limit is enforced before). Returns 0 for more, 1 to pause delivery
+ *     until mdl_request_resume(), or -1 after setting an error answer: it is sent once
+ *     the rest of the body has been read and dropped.
+ *   end(srv, req) runs once the body is complete; it answers as a handler does (reply,
+ *     mdl_request_defer, or hold).
+ *   abort(req) runs instead of end when the stream stops early (an error answer, 413, the
+ *     client left, shutdown): it frees what the handler keeps in req->job.
+ * mdl_request_step() runs work(req) on an inference worker while the body keeps arriving,
+ * then after(srv, req, 0) on the loop; after may start the next step, resume delivery, or
+ * set an error answer (the stream then stops as with data's -1). At most one step or
+ * defer runs at a time; end and abort wait for a running step. */
+typedef int mdl_data_fn(mdl_server_t *srv, mdl_request_t *req, const char *data, size_t len);
+typedef struct mdl_stream_ops {
+    mdl_data_fn *data;
+    void (*end)(mdl_server_t *srv, mdl_request_t *req);
+    void (*abort)(mdl_request_t *req);
+} mdl_stream_ops_t;
+
+void mdl_request_stream(mdl_request_t *req, const mdl_stream_ops_t *ops);
+void mdl_request_resume(mdl_server_t *srv, mdl_request_t *req);
+/* 0, or -EBUSY (queue full) / -ECANCELED (shutting down): the handler then answers. */
+int mdl_request_step(mdl_server_t *srv, mdl_request_t *req, mdl_work_fn *work, mdl_done_fn *after);
+
+/* A request header and a query-string argument (decoded), or NULL; loop thread. */
+const char *mdl_request_header(const mdl_request_t *req, const char *name);
+const char *mdl_request_arg(const mdl_request_t *req, const char *name);
+
 /* The handlers, one per API surface; the route table in server/router.c points at them. */
 mdl_handler_fn mdl_handle_healthz, mdl_handle_readyz, mdl_handle_metrics;
 mdl_handler_fn mdl_handle_models_list, mdl_handle_model_get;
 mdl_handler_fn mdl_handle_predict;
 mdl_handler_fn mdl_handle_model_load, mdl_handle_model_unload, mdl_handle_model_reload;
 mdl_handler_fn mdl_handle_repository_index;
+mdl_handler_fn mdl_handle_rank, mdl_handle_score_auc;
 
 #endif

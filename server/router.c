@@ -29,6 +29,16 @@ static const mdl_route_t routes[] = {
     {"admin", "POST", "/v2/repository/index", mdl_handle_repository_index, MDL_ROUTE_ADMIN, ADMIN_BODY},
     {"admin", "POST", "/v2/repository/models/{m}/load", mdl_handle_model_load, MDL_ROUTE_ADMIN, ADMIN_BODY},
     {"admin", "POST", "/v2/repository/models/{m}/unload", mdl_handle_model_unload, MDL_ROUTE_ADMIN, ADMIN_BODY},
+    /* Issue 5: ranking and evaluation. */
+    {"rank", "POST", "/v1/models/{m}:rank", mdl_handle_rank,
+     MDL_ROUTE_MODEL | MDL_ROUTE_READY | MDL_ROUTE_JSON, DATA},
+    {"rank", "POST", "/v1/models/{m}/versions/{v}:rank", mdl_handle_rank,
+     MDL_ROUTE_MODEL | MDL_ROUTE_READY | MDL_ROUTE_JSON, DATA},
+    {"score_auc", "POST", "/v1/models/{m}:score-auc", mdl_handle_score_auc,
+     MDL_ROUTE_MODEL | MDL_ROUTE_READY | MDL_ROUTE_STREAM, MDL_BODY_EVAL},
+    {"score_auc", "POST", "/v1/models/{m}/versions/{v}:score-auc", mdl_handle_score_auc,
+     MDL_ROUTE_MODEL | MDL_ROUTE_READY | MDL_ROUTE_STREAM, MDL_BODY_EVAL},
+    {"score_auc", "POST", "/v1/score-auc", mdl_handle_score_auc, MDL_ROUTE_STREAM, MDL_BODY_EVAL},
 };
 
 #define N_ROUTES (sizeof routes / sizeof routes[0])
