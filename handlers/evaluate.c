@@ -394,7 +394,8 @@ static void start_step(mdl_server_t *srv, mdl_request_t *req)
 {
     eval_job_t *job = req->job;
 
-    mdl_buf_append(&job->work, job->in.data, job->in.len);
+    if (job->in.len)
+        mdl_buf_append(&job->work, job->in.data, job->in.len);
     job->in.len = 0;
     if (job->work.failed) {
         mdl_reply_error(req, 500, "internal", "out of memory");
@@ -428,7 +429,8 @@ static void on_end(mdl_server_t *srv, mdl_request_t *req)
 {
     eval_job_t *job = req->job;
 
-    mdl_buf_append(&job->work, job->in.data, job->in.len);
+    if (job->in.len)
+        mdl_buf_append(&job->work, job->in.data, job->in.len);
     job->in.len = 0;
     if (job->work.failed) {
         req->job = NULL;
