@@ -397,15 +397,16 @@ static int parse_row(cursor_t *c, const where_t *where, const mdl_row_opts_t *o,
         do {
             char name[MAX_KEY];
             long col;
-            skip_ws(c);
-            if (o && o->id_key && c->p < c->end && *c->p == '"') {
+            if (o && o->id_key) {
                 /* The id is not a feature: note where its value is and skip it. */
-                const char *save = c->p;
+                skip_ws(c);
+                if (c->p >= c->end || *c->p != '"')
+                    return syntax_error(c, "expected a string key");
                 if ((r = parse_string(c, name, MAX_KEY)) < 0)
                     return r;
+                if (!eat(c, ':'))
+                    return syntax_error(c, "expected ':'");
                 if (strcmp(name, o->id_key) == 0) {
-                    if (!eat(c, ':'))
-                        return syntax_error(c, "expected ':'");
                     skip_ws(c);
                     *o->ret_id = c->p;
                     if ((r = skip_value(c)) < 0)
@@ -413,10 +414,11 @@ static int parse_row(cursor_t *c, const where_t *where, const mdl_row_opts_t *o,
                     *o->ret_id_len = (size_t)(c->p - *o->ret_id);
                     continue;
                 }
-                c->p = save;
-            }
-            if ((r = parse_feature_key(c, where, name, &col)) < 0)
+                if ((col = mdl_model_feature_index(c->m, name)) < 0)
+                    return mdl_err_set(c->err, -EPROTO, "%s: unknown feature '%.64s'", WHERE(where), name);
+            } else if ((r = parse_feature_key(c, where, name, &col)) < 0) {
                 return r;
+            }
             if ((r = parse_value(c, (size_t)col, where, &row[col])) < 0)
                 return r;
         } while (eat(c, ','));
