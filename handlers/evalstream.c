@@ -660,12 +660,30 @@ need_more:
 
 /* ---- NDJSON ---- */
 
+/* The "features" row at p (line t), into the next feature row; *ret_used its length. */
+static int ndjson_features(mdl_evalstream_t *s, const char *t, const char *p, const char *end, size_t *ret_used,
+                           mdl_err_t *reterr)
+{
+    mdl_row_opts_t o = {.key = "features", .index = SIZE_MAX, .base = (size_t)(p - t), .ret_used = ret_used};
+    double *x;
+    int r;
+
+    if (!s->m)
+        return mdl_err_set(reterr, -EPROTO, "line %zu: features: no model scores them here; send \"score\"",
+                           s->line + 1);
+    if (!(x = feature_row(s, reterr)))
+        return reterr->code;
+    if ((r = mdl_tabular_parse_row(s->m, p, (size_t)(end - p), &o, x, reterr)) < 0)
+        mdl_err_prefix(reterr, "line %zu: ", s->line + 1); /* byte offsets are columns of the line */
+    return r;
+}
+
 static int ndjson_line(mdl_evalstream_t *s, const char *t, size_t len, mdl_err_t *reterr)
 {
     const char *p = t, *end = t + len;
     const char *features = NULL, *score = NULL, *label = NULL, *weight = NULL, *group = NULL;
     size_t nfeat = 0, nscore = 0, nlabel = 0, nweight = 0, ngroup = 0;
-    size_t row = s->labels.n, feat_at = 0;
+    size_t row = s->labels.n, used = 0;
     char key[32];
     int r;
 
@@ -681,7 +699,6 @@ static int ndjson_line(mdl_evalstream_t *s, const char *t, size_t len, mdl_err_t
         p++;
     else
         for (;;) {
-            size_t used;
             long n;
             WS();
             if (p >= end || *p != '"' || (n = mdl_json_scan_value(p, end)) <= 0)
@@ -695,6 +712,14 @@ static int ndjson_line(mdl_evalstream_t *s, const char *t, size_t len, mdl_err_t
                 return mdl_err_set(reterr, -EBADMSG, "line %zu: malformed JSON: expected ':' at column %zu",
                                    s->line + 1, (size_t)(p - t));
             WS();
+            if (strcmp(key, "features") == 0 && p < end && (*p == '[' || *p == '{')) {
+                /* Decoded in place (no scan first: rows are most of the bytes). */
+                if ((r = ndjson_features(s, t, p, end, &used, reterr)) < 0)
+                    return r;
+                features = p;
+                p += used;
+                goto next;
+            }
             n = p < end ? mdl_json_scan_value(p, end) : -1;
             if (n == 0)
                 n = (long)(end - p); /* a scalar running to the end of the line */
@@ -702,7 +727,7 @@ static int ndjson_line(mdl_evalstream_t *s, const char *t, size_t len, mdl_err_t
                 return mdl_err_set(reterr, -EBADMSG, "line %zu: malformed JSON: expected a value at column %zu",
                                    s->line + 1, (size_t)(p - t) + 1);
             if (strcmp(key, "features") == 0)
-                features = p, nfeat = (size_t)n, feat_at = (size_t)(p - t);
+                features = p, nfeat = (size_t)n;
             else if (strcmp(key, "score") == 0)
                 score = p, nscore = (size_t)n;
             else if (strcmp(key, "label") == 0)
@@ -715,6 +740,7 @@ static int ndjson_line(mdl_evalstream_t *s, const char *t, size_t len, mdl_err_t
                 return mdl_err_set(reterr, -EPROTO, "line %zu: unknown field '%.31s' (expected features, score, "
                                                     "label, weight, group)", s->line + 1, key);
             p += n;
+        next:
             WS();
             if (p < end && *p == ',') {
                 p++;
@@ -737,22 +763,10 @@ static int ndjson_line(mdl_evalstream_t *s, const char *t, size_t len, mdl_err_t
     if (!features == !score)
         return mdl_err_set(reterr, -EPROTO, "line %zu: exactly one of \"features\" or \"score\" is required",
                            s->line + 1);
-    if (features) {
-        char where[32];
-        mdl_row_opts_t o = {.key = where, .index = SIZE_MAX, .base = feat_at};
-        double *x;
-        if (!s->m)
-            return mdl_err_set(reterr, -EPROTO, "line %zu: features: no model scores them here; send \"score\"",
-                               s->line + 1);
-        snprintf(where, sizeof where, "line %zu: features", s->line + 1);
-        if (!(x = feature_row(s, reterr)))
-            return reterr->code;
-        if ((r = mdl_tabular_parse_row(s->m, features, nfeat, &o, x, reterr)) < 0) {
-            if (r == -EBADMSG) /* its byte offsets are columns of this line */
-                mdl_err_prefix(reterr, "line %zu: ", s->line + 1);
+    if (features && nfeat) { /* not an array or object: the decoder names the problem */
+        if ((r = ndjson_features(s, t, features, features + nfeat, &used, reterr)) < 0)
             return r;
-        }
-    } else if ((r = json_score(s, score, nscore, "score", reterr)) < 0) {
+    } else if (!features && (r = json_score(s, score, nscore, "score", reterr)) < 0) {
         return r;
     }
     if ((r = json_label(s, label, nlabel, "label", reterr)) < 0)

@@ -444,6 +444,10 @@ int mdl_tabular_parse_row(const mdl_model_t *m, const char *text, size_t len, co
         *o->ret_id = NULL, *o->ret_id_len = 0;
     if ((r = parse_row(&c, &where, o, row)) < 0)
         return r;
+    if (o->ret_used) {
+        *o->ret_used = (size_t)(c.p - text);
+        return 0;
+    }
     skip_ws(&c);
     if (c.p < c.end)
         return syntax_error(&c, "unexpected data after the row");

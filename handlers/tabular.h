@@ -35,7 +35,8 @@ void mdl_tabular_body_done(mdl_tabular_body_t *b);
  * positional array or object. key[index] names it in messages; base is the offset of text
  * in the body (for byte positions). Object rows start from defaults (n_features values)
  * when given, else all missing. If id_key is set, that key of an object row is not a
- * feature: its raw JSON value is returned through ret_id / ret_id_len (NULL if absent). */
+ * feature: its raw JSON value is returned through ret_id / ret_id_len (NULL if absent).
+ * If ret_used is set, text may go on after the row: *ret_used gets the row's length. */
 typedef struct mdl_row_opts {
     const char *key;
     size_t index;
@@ -44,6 +45,7 @@ typedef struct mdl_row_opts {
     const char *id_key;
     const char **ret_id;
     size_t *ret_id_len;
+    size_t *ret_used;
 } mdl_row_opts_t;
 int mdl_tabular_parse_row(const mdl_model_t *m, const char *text, size_t len, const mdl_row_opts_t *o,
                           double *row, mdl_err_t *reterr);
