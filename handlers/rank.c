@@ -285,17 +285,22 @@ static int parse_query(parse_ctx_t *px, mdl_err_t *err)
             r = mdl_err_set(err, -E2BIG, "%s: more than %zu candidates (the max_rank_candidates limit)", key, limit);
             break;
         }
-        if ((r = value(&c, &t, &len, err)) < 0 || (r = add_rows(job, 1, nf, err)) < 0)
+        if ((r = add_rows(job, 1, nf, err)) < 0)
             break;
-        if (t[0] != '{') {
+        ws(&c);
+        if (c.p >= c.end || *c.p != '{') {
             r = mdl_err_set(err, -EPROTO, "%s[%zu]: expected an object keyed by feature name", key, i);
             break;
         }
+        /* Decoded where it stands (no scan for its end first: candidates are the bytes). */
+        t = c.p;
         o.base = (size_t)(t - px->top->start);
         o.ret_id = &job->ids[job->n_rows];
         o.ret_id_len = &job->id_len[job->n_rows];
-        if ((r = mdl_tabular_parse_row(m, t, len, &o, job->rows + job->n_rows * nf, err)) < 0)
+        o.ret_used = &len;
+        if ((r = mdl_tabular_parse_row(m, t, (size_t)(c.end - t), &o, job->rows + job->n_rows * nf, err)) < 0)
             break;
+        c.p += len;
         if (job->ids[job->n_rows] && !valid_id(job->ids[job->n_rows], job->id_len[job->n_rows])) {
             r = mdl_err_set(err, -EPROTO, "%s[%zu].id: expected a string or a number", key, i);
             break;
@@ -527,8 +532,6 @@ void mdl_handle_rank(mdl_server_t *srv, mdl_request_t *req)
                         req->slot->name, m->kind->name, mdl_task_name(m->task));
         return;
     }
-    if (mdl_request_check_depth(srv, req) < 0)
-        return;
     if (!(job = calloc(1, sizeof *job))) {
         mdl_reply_error(req, 500, "internal", "out of memory");
         return;
@@ -537,6 +540,11 @@ void mdl_handle_rank(mdl_server_t *srv, mdl_request_t *req)
     if (r == 0 && !(job->scores = malloc((job->n_rows ? job->n_rows : 1) * sizeof *job->scores)))
         r = mdl_err_set(&job->err, -ENOMEM, "out of memory");
     req->parse_s = mdl_now() - t0;
+    /* The decoder does not recurse, so nesting only matters to name a failure right. */
+    if (r < 0 && mdl_request_check_depth(srv, req) < 0) {
+        job_free(job);
+        return;
+    }
     if (r < 0) {
         if (r == -EBADMSG)
             mdl_reply_error(req, 400, "invalid_json", "%s", job->err.msg);
