@@ -12,6 +12,8 @@
    features: the dataset's rows with noise, positional arrays, labels), streams the file
    to POST /v1/models/breast_cancer:score-auc with curl (-T, not read into memory), and
    reports rows/s, body MB/s and the daemon's peak RSS (VmHWM) before and after.
+3. :score-auc without a model — SCORES_ROWS precomputed scores (CSV "score,label", 10%
+   positives) to POST /v1/score-auc: wall time and peak RSS (the "10^7 rows fit" claim).
 Prints a Markdown table; also written to bench/rank/last-run.md (gitignored).
 """
 
@@ -126,16 +128,49 @@ def bench_score_auc(binary, tmp, n_rows):
     try:
         before = dict(rss_peak(p.pid))
         t0 = time.perf_counter()
+        hdrs = os.path.join(tmp, "headers")
         out = subprocess.run(["curl", "-s", "-X", "POST", "-T", path, "-H", "Content-Type: application/x-ndjson",
-                              f"http://{host}:{port}/v1/models/breast_cancer:score-auc"],
+                              "-D", hdrs, f"http://{host}:{port}/v1/models/breast_cancer:score-auc"],
                              capture_output=True, check=True)
         secs = time.perf_counter() - t0
         ans = json.loads(out.stdout)
+        timing = {}
+        for line in open(hdrs):
+            if line.lower().startswith("server-timing:"):
+                for part in line.split(":", 1)[1].split(","):
+                    name, dur = part.strip().split(";dur=")
+                    timing[name] = float(dur) / 1e3
         assert ans["rows"] == n_rows, ans
         after = dict(rss_peak(p.pid))
         return {"rows": n_rows, "mb": size / 2**20, "secs": secs, "rows_s": n_rows / secs,
                 "mb_s": size / 2**20 / secs, "rss_before": before["VmHWM"], "rss_peak": after["VmHWM"],
-                "roc_auc": ans["metrics"]["roc_auc"]}
+                "roc_auc": ans["metrics"]["roc_auc"], "parse_s": timing["parse"], "infer_s": timing["infer"]}
+    finally:
+        p.terminate()
+        p.wait()
+
+
+def bench_scores(binary, tmp, n_rows):
+    rng = np.random.default_rng(3)
+    path = os.path.join(tmp, "scores.csv")
+    with open(path, "w") as f:
+        f.write("score,label\n")
+        for _ in range(0, n_rows, 1000000):
+            y = (rng.random(1000000) < 0.1).astype(int)
+            s = np.round(1 / (1 + np.exp(-(rng.normal(size=1000000) + y))), 4)
+            f.write("\n".join(f"{a},{b}" for a, b in zip(s.tolist(), y.tolist())) + "\n")
+    repo = os.path.join(tmp, "repo_empty")
+    os.makedirs(repo)
+    p, host, port = start(binary, repo, tmp)
+    try:
+        t0 = time.perf_counter()
+        out = subprocess.run(["curl", "-s", "-X", "POST", "-T", path, "-H", "Content-Type: text/csv",
+                              f"http://{host}:{port}/v1/score-auc"], capture_output=True, check=True)
+        secs = time.perf_counter() - t0
+        ans = json.loads(out.stdout)
+        assert ans["rows"] == n_rows - n_rows % 1000000, ans
+        return {"rows": ans["rows"], "mb": os.path.getsize(path) / 2**20, "secs": secs,
+                "rss_peak": dict(rss_peak(p.pid))["VmHWM"]}
     finally:
         p.terminate()
         p.wait()
@@ -145,6 +180,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--requests", type=int, default=500)
     ap.add_argument("--rows", type=int, default=1000000)
+    ap.add_argument("--scores-rows", type=int, default=10000000)
     ap.add_argument("--binary", default=os.path.join(ROOT, "build/release/modeld"))
     a = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="bench-rank.")
@@ -152,6 +188,7 @@ def main():
         r = bench_rank(a.binary, tmp, a.requests)
         print("rank:", r, flush=True)
         s = bench_score_auc(a.binary, tmp, a.rows)
+        big = bench_scores(a.binary, tmp, a.scores_rows) if a.scores_rows else None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     text = (f"machine: {platform.node()} {os.cpu_count()} CPUs, {platform.platform()}; "
@@ -165,9 +202,15 @@ def main():
             "| :score-auc, LR demo model (30 features), NDJSON streamed by curl -T | value |\n|---|---|\n"
             f"| rows / body | {s['rows']:,} / {s['mb']:.0f} MiB |\n"
             f"| wall time | {s['secs']:.2f} s |\n"
+            f"| in the daemon: decode + score rows (worker steps) / metrics | {s['parse_s']:.2f} s / {s['infer_s']:.2f} s |\n"
             f"| throughput | {s['rows_s']:,.0f} rows/s ({s['mb_s']:.0f} MiB/s) |\n"
             f"| daemon peak RSS before / after | {s['rss_before']} / {s['rss_peak']} MiB |\n"
             f"| roc_auc | {s['roc_auc']:.6f} |\n")
+    if big:
+        text += ("\n| :score-auc, precomputed scores (CSV), no model | value |\n|---|---|\n"
+                 f"| rows / body | {big['rows']:,} / {big['mb']:.0f} MiB |\n"
+                 f"| wall time | {big['secs']:.2f} s ({big['rows'] / big['secs']:,.0f} rows/s) |\n"
+                 f"| daemon peak RSS | {big['rss_peak']} MiB |\n")
     print(text)
     with open(os.path.join(ROOT, "bench/rank/last-run.md"), "w") as f:
         f.write(text)
