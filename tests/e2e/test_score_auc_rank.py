@@ -43,7 +43,8 @@ def d(tmp_path_factory):
         "features": [{"name": f"f{i}"} for i in range(4)],
         "coef": [[0.5, -1.25, 3.0, 0.1], [0.1, 0.2, 0.3, -0.4], [-0.6, 1.05, -3.3, 0.2]],
         "intercept": [0.25, -0.5, 0.25]}))
-    with Daemon(repo, config={"max_eval_body_bytes": BODY_LIMIT, "workers": 2}) as daemon:
+    with Daemon(repo, config={"max_eval_body_bytes": BODY_LIMIT, "workers": 2, "max_eval_rows": 60000,
+                              "max_rank_candidates": 400, "max_rank_queries": 3}) as daemon:
         yield daemon
 
 
@@ -438,3 +439,16 @@ def test_negative_sampling_calibration(d):
     r = post(d, "/v1/models/bc_sampled:rank", {"candidates": [dict(zip(
         [f["name"] for f in d.request("GET", "/v1/models/bc_sampled")[2]["inputs"]], X[i])) for i in range(3)]})[2]
     assert sorted(x["score"] for x in r["results"]) == sorted(cal[:3].tolist())
+
+
+def test_configured_limits(d):
+    rows = "score,label\n" + "0.5,1\n" * 60001
+    assert_error(post(d, "/v1/score-auc", rows, "text/csv"), 413, "too_large", ["60000", "max_eval_rows"])
+    assert post(d, "/v1/score-auc", "score,label\n" + "0.5,1\n0.25,0\n" * 30000, "text/csv")[0] == 200
+    cands = [{"id": i, "f0": i} for i in range(401)]
+    assert_error(post(d, "/v1/models/lgb_binary:rank", {"candidates": cands}), 413, "too_large",
+                 ["400", "max_rank_candidates"])
+    assert post(d, "/v1/models/lgb_binary:rank", {"candidates": cands[:400]})[0] == 200
+    q = {"candidates": [{"f0": 1}]}
+    assert_error(post(d, "/v1/models/lgb_binary:rank", {"queries": [q] * 4}), 413, "too_large", ["max_rank_queries"])
+    assert len(post(d, "/v1/models/lgb_binary:rank", {"queries": [q] * 3})[2]["queries"]) == 3
