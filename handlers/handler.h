@@ -104,6 +104,35 @@ void mdl_stream_end(mdl_request_t *req);
 bool mdl_request_client_gone(mdl_request_t *req);
 /* Readiness as /readyz decides it: every required model serves and no drain began. */
 bool mdl_server_ready(const mdl_server_t *srv);
+/* Streaming bodies (routes flagged MDL_ROUTE_STREAM). The handler runs as soon as the
+ * headers have passed the checks (req->body is NULL) and either answers at once or calls
+ * mdl_request_stream_body(); then, on the loop thread:
+ *   data(srv, req, bytes, len) gets each piece as it arrives (bytes valid during the call
+ *     only; the body limit is enforced before). Returns 0 for more, 1 to pause delivery
+ *     until mdl_request_resume(), or -1 after setting an error answer: it is sent once
+ *     the rest of the body has been read and dropped.
+ *   end(srv, req) runs once the body is complete; it answers as a handler does (reply,
+ *     mdl_request_defer, or hold).
+ *   abort(req) runs instead of end when the stream stops early (an error answer, 413, the
+ *     client left, shutdown): it frees what the handler keeps in req->job.
+ * mdl_request_step() runs work(req) on an inference worker while the body keeps arriving,
+ * then after(srv, req, 0) on the loop; after may start the next step, resume delivery, or
+ * set an error answer (the stream then stops as with data's -1). At most one step or
+ * defer runs at a time; end and abort wait for a running step. */
+typedef int mdl_data_fn(mdl_server_t *srv, mdl_request_t *req, const char *data, size_t len);
+typedef struct mdl_body_ops {
+    mdl_data_fn *data;
+    void (*end)(mdl_server_t *srv, mdl_request_t *req);
+    void (*abort)(mdl_request_t *req);
+} mdl_body_ops_t;
+
+void mdl_request_stream_body(mdl_request_t *req, const mdl_body_ops_t *ops);
+void mdl_request_resume(mdl_server_t *srv, mdl_request_t *req);
+/* 0, or -EBUSY (queue full) / -ECANCELED (shutting down): the handler then answers. */
+int mdl_request_step(mdl_server_t *srv, mdl_request_t *req, mdl_work_fn *work, mdl_done_fn *after);
+
+/* A query-string argument (decoded), or NULL; loop thread. */
+const char *mdl_request_arg(const mdl_request_t *req, const char *name);
 
 /* The handlers, one per API surface; the route table in server/router.c points at them. */
 mdl_handler_fn mdl_handle_healthz, mdl_handle_readyz, mdl_handle_metrics;
@@ -126,5 +155,6 @@ mdl_handler_fn mdl_handle_repository_index;
 /* Open Inference Protocol (KServe V2), handlers/v2.c. */
 mdl_handler_fn mdl_handle_v2_server, mdl_handle_v2_live, mdl_handle_v2_ready;
 mdl_handler_fn mdl_handle_v2_model, mdl_handle_v2_model_ready, mdl_handle_v2_infer, mdl_handle_v2_stats;
+mdl_handler_fn mdl_handle_rank, mdl_handle_score_auc;
 
 #endif

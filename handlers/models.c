@@ -167,6 +167,10 @@ void mdl_handle_model_get(mdl_server_t *srv, mdl_request_t *req)
         cJSON *artifact;
 
         cJSON_AddStringToObject(root, "task", mdl_task_name(m->task));
+        if (m->negative_sampling_rate > 0)
+            cJSON_AddNumberToObject(root, "negative_sampling_rate", m->negative_sampling_rate);
+        else
+            cJSON_AddNullToObject(root, "negative_sampling_rate");
         cJSON_AddItemToObject(root, "inputs", describe_inputs(m));
         cJSON_AddItemToObject(root, "outputs", describe_outputs(m));
         if (mdl_model_lm(m))

@@ -14,6 +14,7 @@ typedef struct cursor {
     const char *start, *p, *end;
     const mdl_model_t *m;
     mdl_err_t *err;
+    size_t base;  /* byte offset of start in the whole body, for messages */
 } cursor_t;
 
 /* Names the instance an error is about ("instances[3]"), formatted only on error. */
@@ -33,7 +34,7 @@ static const char *where_text(const where_t *w, char *buf, size_t size)
 
 static int syntax_error(cursor_t *c, const char *what)
 {
-    size_t at = (size_t)(c->p - c->start);
+    size_t at = c->base + (size_t)(c->p - c->start);
 
     if (c->p >= c->end)
         return mdl_err_set(c->err, -EBADMSG, "malformed JSON: %s at byte %zu (end of body)", what, at);
@@ -118,7 +119,7 @@ static int parse_string(cursor_t *c, char *out, size_t cap)
         if (ch != '\\') {
             if (n + 1 >= cap)
                 return mdl_err_set(c->err, -EPROTO, "string at byte %zu is longer than %zu bytes",
-                                   (size_t)(c->p - c->start), cap - 1);
+                                   c->base + (size_t)(c->p - c->start), cap - 1);
             out[n++] = (char)ch;
             c->p++;
             continue;
@@ -350,7 +351,18 @@ static int parse_feature_key(cursor_t *c, const where_t *where, char *name, long
     return 0;
 }
 
-static int parse_row(cursor_t *c, const where_t *where, double *row)
+/* Skips one JSON value of any kind (cursor at its first byte) and returns its length. */
+static int skip_value(cursor_t *c)
+{
+    long n = mdl_json_scan_value(c->p, c->end);
+
+    if (n <= 0)
+        return syntax_error(c, "malformed value");
+    c->p += n;
+    return 0;
+}
+
+static int parse_row(cursor_t *c, const where_t *where, const mdl_row_opts_t *o, double *row)
 {
     const mdl_model_t *m = c->m;
     int r;
@@ -378,15 +390,35 @@ static int parse_row(cursor_t *c, const where_t *where, double *row)
     }
     if (c->p < c->end && *c->p == '{') {
         for (size_t i = 0; i < m->n_features; i++)
-            row[i] = NAN;
+            row[i] = o && o->defaults ? o->defaults[i] : NAN;
         c->p++;
         if (eat(c, '}'))
             return 0;
         do {
             char name[MAX_KEY];
             long col;
-            if ((r = parse_feature_key(c, where, name, &col)) < 0)
+            if (o && o->id_key) {
+                /* The id is not a feature: note where its value is and skip it. */
+                skip_ws(c);
+                if (c->p >= c->end || *c->p != '"')
+                    return syntax_error(c, "expected a string key");
+                if ((r = parse_string(c, name, MAX_KEY)) < 0)
+                    return r;
+                if (!eat(c, ':'))
+                    return syntax_error(c, "expected ':'");
+                if (strcmp(name, o->id_key) == 0) {
+                    skip_ws(c);
+                    *o->ret_id = c->p;
+                    if ((r = skip_value(c)) < 0)
+                        return r;
+                    *o->ret_id_len = (size_t)(c->p - *o->ret_id);
+                    continue;
+                }
+                if ((col = mdl_model_feature_index(c->m, name)) < 0)
+                    return mdl_err_set(c->err, -EPROTO, "%s: unknown feature '%.64s'", WHERE(where), name);
+            } else if ((r = parse_feature_key(c, where, name, &col)) < 0) {
                 return r;
+            }
             if ((r = parse_value(c, (size_t)col, where, &row[col])) < 0)
                 return r;
         } while (eat(c, ','));
@@ -399,6 +431,78 @@ static int parse_row(cursor_t *c, const where_t *where, double *row)
                            "%s: expected an array of feature values or an object keyed by feature name",
                            WHERE(where));
     return syntax_error(c, "expected a value");
+}
+
+int mdl_tabular_parse_row(const mdl_model_t *m, const char *text, size_t len, const mdl_row_opts_t *o,
+                          double *row, mdl_err_t *reterr)
+{
+    cursor_t c = {text, text, text + len, m, reterr, o->base};
+    where_t where = {o->key, o->index};
+    int r;
+
+    if (o->ret_id)
+        *o->ret_id = NULL, *o->ret_id_len = 0;
+    if ((r = parse_row(&c, &where, o, row)) < 0)
+        return r;
+    if (o->ret_used) {
+        *o->ret_used = (size_t)(c.p - text);
+        return 0;
+    }
+    skip_ws(&c);
+    if (c.p < c.end)
+        return syntax_error(&c, "unexpected data after the row");
+    return 0;
+}
+
+long mdl_json_scan_value(const char *s, const char *end)
+{
+    const char *p = s;
+    unsigned depth = 0;
+
+    if (p >= end)
+        return 0;
+    if (*p != '[' && *p != '{' && *p != '"') {
+        /* A scalar ends at a delimiter; running into the end means there may be more. */
+        while (p < end && !strchr(",]} \t\r\n", *p))
+            p++;
+        if (p == s)
+            return -1;
+        return p < end ? (long)(p - s) : 0;
+    }
+    for (; p < end; p++) {
+        char ch = *p;
+        if (ch == '"') {
+            for (p++; p < end && *p != '"'; p++)
+                if (*p == '\\')
+                    p++;
+            if (p >= end)
+                return 0;
+            if (depth == 0)
+                return (long)(p + 1 - s);
+        } else if (ch == '[' || ch == '{') {
+            depth++;
+        } else if (ch == ']' || ch == '}') {
+            if (depth == 0)
+                return -1;
+            if (--depth == 0)
+                return (long)(p + 1 - s);
+        }
+    }
+    return 0;
+}
+
+int mdl_json_parse_string(const char *s, const char *end, char *out, size_t cap, size_t *ret_len,
+                          mdl_err_t *reterr)
+{
+    cursor_t c = {s, s, end, NULL, reterr, 0};
+    int r;
+
+    if (s >= end || *s != '"')
+        return mdl_err_set(reterr, -EPROTO, "expected a string");
+    if ((r = parse_string(&c, out, cap)) < 0)
+        return r;
+    *ret_len = (size_t)(c.p - s);
+    return 0;
 }
 
 static int parse_row_list(cursor_t *c, const char *key, size_t max_rows, mdl_tabular_body_t *b)
@@ -414,7 +518,7 @@ static int parse_row_list(cursor_t *c, const char *key, size_t max_rows, mdl_tab
         where_t where = {key, b->n_rows - 1};
         if (!row)
             return c->err->code;
-        if ((r = parse_row(c, &where, row)) < 0)
+        if ((r = parse_row(c, &where, NULL, row)) < 0)
             return r;
     } while (eat(c, ','));
     if (!eat(c, ']'))
@@ -517,7 +621,7 @@ static int parse_signature(cursor_t *c)
 int mdl_tabular_body_parse(const mdl_model_t *m, const char *body, size_t len, size_t max_rows,
                            mdl_tabular_body_t *ret, mdl_err_t *reterr)
 {
-    cursor_t c = {body, body, body + len, m, reterr};
+    cursor_t c = {body, body, body + len, m, reterr, 0};
     mdl_tabular_body_t b = {.output = MDL_OUTPUT_VALUE, .output_name = "value"};
     int seen_rows = 0, r = 0;
 

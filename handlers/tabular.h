@@ -32,6 +32,36 @@ int mdl_tabular_body_parse(const mdl_model_t *m, const char *body, size_t len, s
                            mdl_tabular_body_t *ret, mdl_err_t *reterr);
 void mdl_tabular_body_done(mdl_tabular_body_t *b);
 
+/* One row alone (streamed bodies, :rank candidates): text[0..len) is exactly one row value,
+ * positional array or object. key[index] names it in messages; base is the offset of text
+ * in the body (for byte positions). Object rows start from defaults (n_features values)
+ * when given, else all missing. If id_key is set, that key of an object row is not a
+ * feature: its raw JSON value is returned through ret_id / ret_id_len (NULL if absent).
+ * If ret_used is set, text may go on after the row: *ret_used gets the row's length. */
+typedef struct mdl_row_opts {
+    const char *key;
+    size_t index;
+    size_t base;
+    const double *defaults;
+    const char *id_key;
+    const char **ret_id;
+    size_t *ret_id_len;
+    size_t *ret_used;
+} mdl_row_opts_t;
+int mdl_tabular_parse_row(const mdl_model_t *m, const char *text, size_t len, const mdl_row_opts_t *o,
+                          double *row, mdl_err_t *reterr);
+
+/* Length of the JSON value starting at s (no leading whitespace): > 0 when it is complete
+ * before end, 0 when it may continue past end (a scalar running into end counts), -1 when
+ * s cannot start a value or closes a bracket it did not open. Strings and brackets are
+ * matched, not validated: parse the slice to validate it. */
+long mdl_json_scan_value(const char *s, const char *end);
+
+/* A JSON string at s (at its quote) unescaped into out (cap bytes, NUL-terminated);
+ * *ret_len gets the bytes consumed. -EBADMSG malformed, -EPROTO too long / not a string. */
+int mdl_json_parse_string(const char *s, const char *end, char *out, size_t cap, size_t *ret_len,
+                          mdl_err_t *reterr);
+
 /* Parses one JSON number at s (strict JSON grammar) into *ret; returns the bytes consumed
  * or 0 if s does not start with a number. Exact (correctly rounded) like strtod. */
 size_t mdl_json_parse_number(const char *s, const char *end, double *ret);

@@ -177,6 +177,14 @@ int mdl_model_load_dir(const char *dir, const mdl_load_opts_t *opts, mdl_model_t
     r = index_feature_names(m, reterr);
     if (r < 0)
         goto fail;
+    if (opts && opts->negative_sampling_rate > 0 && opts->negative_sampling_rate != 1) {
+        if (m->task != MDL_TASK_BINARY || mdl_model_output_width(m, MDL_OUTPUT_VALUE) != 1) {
+            r = mdl_err_set(reterr, -EINVAL, "negative_sampling_rate applies to binary models only (this one is %s)",
+                            mdl_task_name(m->task));
+            goto fail;
+        }
+        m->negative_sampling_rate = opts->negative_sampling_rate;
+    }
     atomic_init(&m->_refs, 1);
     *ret = m;
     return 0;
@@ -222,7 +230,14 @@ int mdl_model_score(const mdl_model_t *m, const double *rows, size_t n_rows, mdl
 {
     if (!m->kind->tabular)
         return mdl_err_set(reterr, -EINVAL, "model kind '%s' does not score rows", m->kind->name);
-    return m->kind->tabular->score(m->impl, rows, n_rows, kind, out, reterr);
+    int r = m->kind->tabular->score(m->impl, rows, n_rows, kind, out, reterr);
+    double w = m->negative_sampling_rate;
+
+    /* Undo negative down-sampling at rate w: odds scale by w, p' = p / (p + (1 - p) / w). */
+    if (r == 0 && w > 0 && kind == MDL_OUTPUT_VALUE)
+        for (size_t i = 0; i < n_rows; i++)
+            out[i] = out[i] / (out[i] + (1 - out[i]) / w);
+    return r;
 }
 
 long mdl_model_feature_index(const mdl_model_t *m, const char *name)

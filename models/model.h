@@ -50,6 +50,8 @@ typedef struct mdl_load_opts {
     size_t max_artifact_bytes; /* refuse larger artifacts; 0 = no limit */
     unsigned gen_threads;      /* transformer: threads of its generation engine (0 = 1) */
     unsigned max_sequences;    /* transformer: sequences generating at once (0 = 16) */
+    double negative_sampling_rate; /* binary models trained on negatives kept at this rate
+                                      (0, 1]: value outputs are calibrated back; 0 = none */
 } mdl_load_opts_t;
 
 /* Tabular capability. rows is n_rows x n_features, row-major; NaN = missing; categorical
@@ -91,6 +93,8 @@ struct mdl_model {
                                  for deciding what is cheap enough for the event loop;
                                  0 = n_features */
     size_t *_by_name;         /* private: feature columns sorted by name */
+    double negative_sampling_rate; /* 0 = none; else mdl_model_score maps a value output p
+                                      to p / (p + (1 - p) / rate) (binary models only) */
 };
 
 /* Loads the model in version folder `dir`: picks the kind (opts->kind or by artifact file

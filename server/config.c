@@ -34,6 +34,10 @@ static const struct option {
     U(connection_timeout_s, 1, 86400),
     Z(inline_max_values, 0, 1ULL << 32),
     Z(max_instances, 1, 1ULL << 32),
+    Z(max_eval_body_bytes, 64, 1ULL << 40),
+    Z(max_eval_rows, 1, 1ULL << 32),
+    Z(max_rank_candidates, 1, 1ULL << 24),
+    Z(max_rank_queries, 1, 1ULL << 20),
     Z(max_model_bytes, 1024, 1ULL << 40),
     U(generate_threads, 1, 64),
     U(max_sequences, 1, 256),
@@ -67,6 +71,10 @@ void mdl_config_defaults(mdl_config_t *c)
     c->connection_timeout_s = 60;
     c->inline_max_values = 4096;
     c->max_instances = 100000;
+    c->max_eval_body_bytes = 2ULL << 30;
+    c->max_eval_rows = 100000000;
+    c->max_rank_candidates = 10000;
+    c->max_rank_queries = 256;
     c->max_model_bytes = 1ULL << 30;
     c->generate_threads = 2;
     c->max_sequences = 32;

@@ -28,6 +28,10 @@ typedef struct mdl_config {
     unsigned connection_timeout_s; /* idle keep-alive connections are closed after this */
     size_t inline_max_values;   /* rows*features up to this run on the loop thread */
     size_t max_instances;       /* rows per predict request */
+    size_t max_eval_body_bytes; /* :score-auc bodies (streamed, never held whole) */
+    size_t max_eval_rows;       /* rows per :score-auc request (about 16-32 bytes each are kept) */
+    size_t max_rank_candidates; /* candidates per :rank query */
+    size_t max_rank_queries;    /* queries per :rank request */
     size_t max_model_bytes;     /* artifact size limit */
     unsigned generate_threads;  /* threads one transformer's generation uses */
     unsigned max_sequences;     /* sequences generating at once per model (429 beyond) */

@@ -57,6 +57,16 @@ typedef struct conn_ctx {
     size_t out_sent, out_total;
     bool out_ended;
     mdl_stream_gone_fn *on_gone;
+    /* Streaming bodies (MDL_ROUTE_STREAM): the handler's callbacks and where the body is. */
+    const mdl_body_ops_t *stream;
+    mdl_done_fn *step_after;  /* the running step's loop-side callback */
+    bool step_running;        /* a step is on a worker: end/abort/free wait for it */
+    bool paused;              /* suspended because the handler asked (data returned 1) */
+    bool end_pending;         /* the body ended while a step ran */
+    bool stream_failed;       /* an answer is set: the rest of the body is discarded */
+    bool orphaned;            /* MHD completed the request while a step ran: free after it */
+    bool aborted;             /* stream->abort has run */
+    bool ended;               /* stream->end has run */
 } conn_ctx_t;
 
 #define CTX_OF(ptr, field) ((conn_ctx_t *)((char *)(ptr)-offsetof(conn_ctx_t, field)))
@@ -323,13 +333,6 @@ bool mdl_request_client_gone(mdl_request_t *req)
     return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }
 
-const char *mdl_request_header(const mdl_request_t *req, const char *name)
-{
-    const conn_ctx_t *ctx = CTX_OF(req, req);
-
-    return MHD_lookup_connection_value(ctx->conn, MHD_HEADER_KIND, name);
-}
-
 /* ---- deferral to the worker pool ---- */
 
 static void on_job_work(mdl_job_t *job)
@@ -392,6 +395,184 @@ int mdl_request_defer(mdl_server_t *srv, mdl_request_t *req, mdl_work_fn *work, 
     if (r == 0)
         ctx->state = ST_RUNNING;
     return r;
+}
+
+/* ---- streaming bodies ---- */
+
+static void free_ctx(conn_ctx_t *ctx);
+static void stream_end(conn_ctx_t *ctx);
+
+void mdl_request_stream_body(mdl_request_t *req, const mdl_body_ops_t *ops)
+{
+    CTX_OF(req, req)->stream = ops;
+}
+
+/* Resumes MHD on a connection suspended for a step or an end; MHD runs on the next loop
+ * turn (we may be inside an MHD callback, where MHD_run must not recurse). */
+static void resume(conn_ctx_t *ctx)
+{
+    if (ctx->suspended) {
+        ctx->suspended = false;
+        ctx->paused = false;
+        MHD_resume_connection(ctx->conn);
+        uv_async_send(&ctx->http->kick);
+    }
+}
+
+void mdl_request_resume(mdl_server_t *srv, mdl_request_t *req)
+{
+    conn_ctx_t *ctx = CTX_OF(req, req);
+    (void)srv;
+
+    if (ctx->paused)
+        resume(ctx);
+}
+
+/* The handler's state goes exactly once: by abort when the stream stops without reaching
+ * end (refused, answered early, client gone, shutdown); after end, its own callbacks. */
+static void stream_abort(conn_ctx_t *ctx)
+{
+    if (!ctx->aborted) {
+        ctx->aborted = true;
+        ctx->stream->abort(&ctx->req);
+    }
+}
+
+static void on_step_done(mdl_job_t *job, int cancelled)
+{
+    conn_ctx_t *ctx = CTX_OF(job, job);
+    mdl_server_t *srv = ctx->http->srv;
+
+    ctx->step_running = false;
+    if (ctx->orphaned) { /* the client went away meanwhile */
+        stream_abort(ctx);
+        free_ctx(ctx);
+        return;
+    }
+    if (cancelled || ctx->stream_failed) { /* shutting down, or the body was refused (413) */
+        stream_abort(ctx);
+        if (cancelled)
+            mdl_reply_error(&ctx->req, 503, "shutting_down", "the server is shutting down");
+        else if (ctx->too_large)
+            mdl_reply_error(&ctx->req, 413, "body_too_large", "request body exceeds the %zu-byte limit",
+                            ctx->body_limit);
+    } else {
+        ctx->step_after(srv, &ctx->req, 0);
+        if (ctx->step_running) /* it started the next step */
+            return;
+        if (ctx->req.resp) /* it answered: an error in the body */
+            stream_abort(ctx);
+    }
+    if (ctx->req.resp) {
+        ctx->stream_failed = true; /* the rest of the body is read and dropped */
+        if (ctx->end_pending)
+            ctx->state = ST_REPLY;
+        resume(ctx);
+        return;
+    }
+    if (ctx->end_pending)
+        stream_end(ctx);
+}
+
+int mdl_request_step(mdl_server_t *srv, mdl_request_t *req, mdl_work_fn *work, mdl_done_fn *after)
+{
+    conn_ctx_t *ctx = CTX_OF(req, req);
+    int r;
+
+    ctx->work = work;
+    ctx->step_after = after;
+    ctx->job.work = on_job_work;
+    ctx->job.done = on_step_done;
+    r = mdl_pool_submit(srv->pool, &ctx->job);
+    if (r == 0)
+        ctx->step_running = true;
+    return r;
+}
+
+const char *mdl_request_header(const mdl_request_t *req, const char *name)
+{
+    return MHD_lookup_connection_value(CTX_OF(req, req)->conn, MHD_HEADER_KIND, name);
+}
+
+const char *mdl_request_arg(const mdl_request_t *req, const char *name)
+{
+    return MHD_lookup_connection_value(CTX_OF(req, req)->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+/* The whole body is in and accepted: the handler answers (now, or after a job). Called
+ * with the connection suspended when it comes after a step; resumes it once answered. */
+static void stream_end(conn_ctx_t *ctx)
+{
+    ctx->end_pending = false;
+    ctx->state = ST_NEW;
+    ctx->ended = true;
+    ctx->stream->end(ctx->http->srv, &ctx->req);
+    if (ctx->state == ST_RUNNING)
+        return; /* deferred or held: its completion resumes the connection */
+    ctx->state = ST_REPLY;
+    resume(ctx);
+}
+
+/* Upload pieces and the end of the body for a streaming route. */
+static enum MHD_Result on_stream_data(conn_ctx_t *ctx, const char *data, size_t *size)
+{
+    mdl_http_t *http = ctx->http;
+    size_t n = *size;
+    int r;
+
+    if (n) {
+        *size = 0;
+        ctx->bytes_in += n;
+        if (!ctx->too_large && ctx->bytes_in > ctx->body_limit) {
+            ctx->too_large = 1;
+            ctx->stream_failed = true;
+            if (!ctx->step_running)
+                stream_abort(ctx);
+        }
+        if (ctx->too_large) /* as on the buffered path: read on a while, then hang up */
+            return ctx->bytes_in > 4 * ctx->body_limit + 65536 ? MHD_NO : MHD_YES;
+        if (ctx->stream_failed)
+            return MHD_YES;
+        r = ctx->stream->data(http->srv, &ctx->req, data, n);
+        if (r < 0) { /* an answer is set */
+            ctx->stream_failed = true;
+            if (!ctx->step_running)
+                stream_abort(ctx);
+        } else if (r > 0) {
+            MHD_suspend_connection(ctx->conn);
+            ctx->suspended = ctx->paused = true;
+        }
+        return MHD_YES;
+    }
+    if (ctx->too_large) {
+        if (ctx->step_running) { /* wait for it: the step still uses the handler's state */
+            ctx->end_pending = true;
+            ctx->state = ST_RUNNING;
+            MHD_suspend_connection(ctx->conn);
+            ctx->suspended = true;
+            return MHD_YES;
+        }
+        mdl_reply_error(&ctx->req, 413, "body_too_large", "request body exceeds the %zu-byte limit",
+                        ctx->body_limit);
+        return queue_reply(ctx);
+    }
+    if (ctx->stream_failed && !ctx->step_running)
+        return queue_reply(ctx);
+    if (ctx->step_running) {
+        ctx->end_pending = true;
+        ctx->state = ST_RUNNING;
+        MHD_suspend_connection(ctx->conn);
+        ctx->suspended = true;
+        return MHD_YES;
+    }
+    ctx->ended = true;
+    ctx->stream->end(http->srv, &ctx->req);
+    if (ctx->state == ST_RUNNING) {
+        MHD_suspend_connection(ctx->conn);
+        ctx->suspended = true;
+        return MHD_YES;
+    }
+    return queue_reply(ctx);
 }
 
 /* ---- the access handler ---- */
@@ -545,8 +726,9 @@ static void check_request(conn_ctx_t *ctx, const char *url, const char *method)
             }
         }
     }
-    ctx->body_limit = match.route->max_body == SIZE_MAX ? srv->config.max_body_bytes
-                                                         : match.route->max_body;
+    ctx->body_limit = match.route->max_body == SIZE_MAX       ? srv->config.max_body_bytes
+                      : match.route->max_body == MDL_BODY_EVAL ? srv->config.max_eval_body_bytes
+                                                               : match.route->max_body;
     clen = MHD_lookup_connection_value(ctx->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (clen) {
         char *end;
@@ -596,6 +778,12 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         http->inflight++;
         mdl_metrics_inflight(http->srv->metrics, 1);
         check_request(ctx, url, method);
+        if (!ctx->req.resp && (ctx->req.route->flags & MDL_ROUTE_STREAM)) {
+            /* A streaming handler runs now, to take the body as it comes (or refuse it). */
+            ctx->req.route->handler(http->srv, &ctx->req);
+            if (!ctx->req.resp && !ctx->stream)
+                mdl_reply_error(&ctx->req, 500, "internal", "handler took no body and gave no answer");
+        }
         if (ctx->req.resp) {
             /* Refused before the body: answering now closes the connection (the unread
              * body cannot be skipped), so a request without a body answers on the next
@@ -610,6 +798,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         return queue_reply(ctx);
     if (ctx->state != ST_NEW)
         return MHD_YES;
+    if (ctx->stream)
+        return on_stream_data(ctx, upload_data, upload_data_size);
     if (*upload_data_size) {
         size_t n = *upload_data_size;
         ctx->bytes_in += n;
@@ -642,16 +832,10 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     return queue_reply(ctx);
 }
 
-static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
-                         enum MHD_RequestTerminationCode toe)
+static void free_ctx(conn_ctx_t *ctx)
 {
-    mdl_http_t *http = cls;
-    conn_ctx_t *ctx = *req_cls;
-    (void)conn, (void)toe;
+    mdl_http_t *http = ctx->http;
 
-    if (!ctx)
-        return;
-    *req_cls = NULL;
     if (ctx->state == ST_STREAM) {
         if (ctx->on_gone)
             ctx->on_gone(http->srv, &ctx->req); /* the client left before the end */
@@ -664,6 +848,24 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     free(ctx);
     http->inflight--;
     mdl_metrics_inflight(http->srv->metrics, -1);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    conn_ctx_t *ctx = *req_cls;
+    (void)cls, (void)conn, (void)toe;
+
+    if (!ctx)
+        return;
+    *req_cls = NULL;
+    if (ctx->step_running) { /* a worker still reads the request: its completion frees it */
+        ctx->orphaned = true;
+        return;
+    }
+    if (ctx->stream && !ctx->ended)
+        stream_abort(ctx); /* the client left mid-body, or it was refused */
+    free_ctx(ctx);
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)

@@ -64,6 +64,7 @@ typedef struct load_job {
     char kind[32];
     double *warmup;       /* owned copy of the slot's warm-up rows */
     size_t n_warmup_rows, n_warmup_cols;
+    double negative_sampling_rate;
     mdl_model_t *model;   /* result */
     mdl_err_t err;
     double seconds;
@@ -253,6 +254,7 @@ static int read_model_config(mdl_slot_t *slot, const char *dir, mdl_err_t *reter
     free(slot->warmup);
     slot->warmup = NULL;
     slot->n_warmup_rows = slot->n_warmup_cols = 0;
+    slot->negative_sampling_rate = 0;
     r = parse_policy(slot, NULL, NULL, reterr); /* defaults */
     if (path_join(path, sizeof path, dir, "config.json") < 0)
         return mdl_err_set(reterr, -ENAMETOOLONG, "%s: path too long", dir);
@@ -275,6 +277,10 @@ static int read_model_config(mdl_slot_t *slot, const char *dir, mdl_err_t *reter
             r = parse_policy(slot, item, path, reterr);
         else if (strcmp(item->string, "warmup_instances") == 0)
             r = parse_warmup(slot, item, path, reterr);
+        else if (strcmp(item->string, "negative_sampling_rate") == 0)
+            r = cJSON_IsNumber(item) && item->valuedouble > 0 && item->valuedouble <= 1
+                    ? (slot->negative_sampling_rate = item->valuedouble, 0)
+                    : mdl_err_set(reterr, -EINVAL, "%s: negative_sampling_rate: expected a number in (0, 1]", path);
         else
             r = mdl_err_set(reterr, -EINVAL, "%s: %s key '%s'", path,
                             strcmp(item->string, "kind") == 0 ? "bad value for" : "unknown", item->string);
@@ -464,7 +470,9 @@ static void on_load_work(uv_work_t *req)
     mdl_load_opts_t opts = {.kind = job->kind[0] ? job->kind : NULL,
                             .max_artifact_bytes = job->reg->opts.max_model_bytes,
                             .gen_threads = job->reg->opts.gen_threads,
-                            .max_sequences = job->reg->opts.max_sequences};
+                            .max_sequences = job->reg->opts.max_sequences,
+
+                            .negative_sampling_rate = job->negative_sampling_rate};
     double t0 = uv_hrtime() / 1e9;
 
     if (mdl_model_load_dir(job->dir, &opts, &job->model, &job->err) == 0 && job->warmup &&
@@ -564,6 +572,7 @@ static void start_load(mdl_registry_t *reg, mdl_slot_t *slot, mdl_version_t *v, 
     job->sig = sig;
     snprintf(job->dir, sizeof job->dir, "%s", dir);
     snprintf(job->kind, sizeof job->kind, "%s", slot->kind);
+    job->negative_sampling_rate = slot->negative_sampling_rate;
     if (slot->warmup) {
         size_t bytes = slot->n_warmup_rows * slot->n_warmup_cols * sizeof *slot->warmup;
         job->warmup = malloc(bytes);

@@ -51,6 +51,16 @@ static const mdl_route_t routes[] = {
     {"v2_model", "GET", "/v2/models/{m}/versions/{v}/ready", mdl_handle_v2_model_ready, MDL_ROUTE_MODEL, 0},
     {"v2_stats", "GET", "/v2/models/{m}/stats", mdl_handle_v2_stats, MDL_ROUTE_MODEL, 0},
     {"v2_stats", "GET", "/v2/models/{m}/versions/{v}/stats", mdl_handle_v2_stats, MDL_ROUTE_MODEL, 0},
+    /* Issue 5: ranking and evaluation. */
+    {"rank", "POST", "/v1/models/{m}:rank", mdl_handle_rank,
+     MDL_ROUTE_MODEL | MDL_ROUTE_READY | MDL_ROUTE_JSON, DATA},
+    {"rank", "POST", "/v1/models/{m}/versions/{v}:rank", mdl_handle_rank,
+     MDL_ROUTE_MODEL | MDL_ROUTE_READY | MDL_ROUTE_JSON, DATA},
+    {"score_auc", "POST", "/v1/models/{m}:score-auc", mdl_handle_score_auc,
+     MDL_ROUTE_MODEL | MDL_ROUTE_READY | MDL_ROUTE_STREAM, MDL_BODY_EVAL},
+    {"score_auc", "POST", "/v1/models/{m}/versions/{v}:score-auc", mdl_handle_score_auc,
+     MDL_ROUTE_MODEL | MDL_ROUTE_READY | MDL_ROUTE_STREAM, MDL_BODY_EVAL},
+    {"score_auc", "POST", "/v1/score-auc", mdl_handle_score_auc, MDL_ROUTE_STREAM, MDL_BODY_EVAL},
 };
 
 #define N_ROUTES (sizeof routes / sizeof routes[0])

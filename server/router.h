@@ -13,7 +13,12 @@ enum {
     MDL_ROUTE_READY = 1 << 1, /* ... and it must be loaded; the request holds a reference */
     MDL_ROUTE_JSON = 1 << 2,  /* body must be application/json */
     MDL_ROUTE_ADMIN = 1 << 3, /* needs the admin bearer token (or loopback, if allowed) */
+    MDL_ROUTE_STREAM = 1 << 4, /* the handler runs before the body and takes it in pieces
+                                  (mdl_request_stream_body); it checks the content type itself */
 };
+
+/* max_body: the configured max_eval_body_bytes (streamed evaluation bodies). */
+#define MDL_BODY_EVAL (SIZE_MAX - 1)
 
 struct mdl_route {
     const char *name;         /* metrics "endpoint" label */
@@ -21,7 +26,8 @@ struct mdl_route {
     const char *pattern;
     mdl_handler_fn *handler;
     unsigned flags;
-    size_t max_body;          /* 0: no body; SIZE_MAX: the configured max_body_bytes */
+    size_t max_body;          /* 0: no body; SIZE_MAX: the configured max_body_bytes;
+                                 MDL_BODY_EVAL: max_eval_body_bytes */
 };
 
 #define MDL_NAME_MAX 64

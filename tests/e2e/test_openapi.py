@@ -156,6 +156,10 @@ def test_live_answers_match_the_schemas(spec, tmp_path):
             ("V2InferResponse", d.request("POST", "/v2/models/toy/infer", {
                 "id": "x", "inputs": [{"name": "input", "shape": [2, 3], "datatype": "FP32", "data": rows}]})),
             ("V2Stats", d.request("GET", "/v2/models/toy/stats")),
+            ("RankResponse", d.request("POST", "/v1/models/toy:rank", {
+                "query": {"age": 1}, "candidates": [{"id": "a", "income": 2, "score": 3}, {"id": 7, "income": 5, "score": 1}]})),
+            ("ScoreAucResponse", d.request("POST", "/v1/score-auc", {"scores": [0.1, 0.9, 0.4], "labels": [0, 1, 1]})),
+            ("ScoreAucResponse", d.request("POST", "/v1/models/toy:score-auc", {"instances": rows, "labels": [0, 1]})),
             ("V2Error", d.request("GET", "/v2/models/nope")),
             ("V2Error", d.request("POST", "/v2/models/toy/infer", {"inputs": []})),
         ]
