@@ -75,7 +75,10 @@ struct mdl_tokenizer {
     char space_sym[4];
     uint8_t space_sym_len;
     uint8_t prepend;      /* 0 never, 1 every text segment, 2 only at the start of text */
-    bool split_words;     /* Metaspace split: words start at each space marker */
+    uint8_t split_words;  /* 1: every space marker starts a word (Metaspace split);
+                             2: a marker after a non-marker does (no token has a marker
+                             after another character, so no merge can cross there and
+                             merging word by word gives the same ids, in less memory) */
     bool strip_leading;   /* the decoder drops one leading space */
     bool add_prefix_space; /* byte-level: a space in front of each segment */
     bool byte_regex;      /* byte-level: split into GPT-2 words first (use_regex) */
@@ -155,6 +158,8 @@ int mdl__tok_cp_to_byte(uint32_t cp);
 
 /* Fills piece_off/piece_len/max_piece_len (and TOKF_BYTE) from the keys, for the kind. */
 int mdl__tok_make_pieces(mdl_tokenizer_t *tok);
+/* Sets split_words to 2 when no token has a space marker after another character. */
+void mdl__tok_auto_split(mdl_tokenizer_t *tok);
 /* Adds tokenizer_config.json's settings (added tokens, bos/eos, add_bos_token,
  * chat_template) to tok. */
 int mdl__tok_apply_config(mdl_tokenizer_t *tok, const char *json, size_t len,

@@ -184,6 +184,7 @@ int mdl_tokenizer_load_llama2c(const void *data, size_t len, const char *config_
     tok->space_id = mdl__tok_lookup(tok, " ", 1);
     if ((rc = derive_merges(tok, scores)) < 0)
         goto fail;
+    mdl__tok_auto_split(tok);
     if (config_json && (rc = mdl__tok_apply_config(tok, config_json, config_len, reterr)) < 0)
         goto fail;
     if ((rc = mdl__tok_index_added(tok)) < 0)

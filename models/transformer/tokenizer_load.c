@@ -175,6 +175,26 @@ static int parse_added(mdl_tokenizer_t *tok, const mdl_json_t *o, int32_t id, co
                      normalized, path, reterr);
 }
 
+void mdl__tok_auto_split(mdl_tokenizer_t *tok)
+{
+    size_t m = tok->space_sym_len;
+
+    if (tok->kind == MDL_TOK_BYTE_BPE || tok->split_words || m == 0)
+        return;
+    for (size_t id = 0; id < tok->n_vocab; id++) {
+        const char *k = tok->text + tok->key_off[id];
+        size_t len = tok->key_len[id];
+        if (!(tok->flags[id] & TOKF_PRESENT) || (tok->flags[id] & TOKF_ADDED))
+            continue;
+        /* a marker at i > 0 must follow another marker */
+        for (size_t i = 1; i + m <= len; i++)
+            if (memcmp(k + i, tok->space_sym, m) == 0 &&
+                (i < m || memcmp(k + i - m, tok->space_sym, m) != 0))
+                return;
+    }
+    tok->split_words = 2;
+}
+
 int mdl__tok_index_added(mdl_tokenizer_t *tok)
 {
     /* counting sort by first byte, longest first within a byte (insertion sort: the
@@ -363,7 +383,8 @@ static int parse_config(const char *json, size_t len, mdl_json_doc_t **ret, mdl_
 typedef struct pipeline {
     mdl_tok_kind_t kind;
     uint8_t prepend;       /* 0 never, 1 always, 2 first */
-    bool split_words, byte_regex, add_prefix_space, strip_leading, strip_known;
+    uint8_t split_words;
+    bool byte_regex, add_prefix_space, strip_leading, strip_known;
     char space_sym[4];
     uint8_t space_sym_len;
 } pipeline_t;
@@ -469,7 +490,7 @@ static int pretok_step(pipeline_t *p, const mdl_json_t *o, const char *path, mdl
             (rc = opt_bool(o, path, "split", true, &split, reterr)) < 0 ||
             (rc = opt_bool(o, path, "add_prefix_space", true, &aps, reterr)) < 0)
             return rc;
-        p->split_words = split;
+        p->split_words = split ? 1 : 0;
         if (str_is(scheme, "always"))
             p->prepend = 1;
         else if (str_is(scheme, "first"))
@@ -840,6 +861,7 @@ static int load_hf(mdl_tokenizer_t *tok, const mdl_json_t *root, const mdl_json_
 
     if (merges && merges->type == MDL_JSON_ARRAY && (rc = read_merges(tok, merges, reterr)) < 0)
         return rc;
+    mdl__tok_auto_split(tok);
 
     /* bos / eos: the post-processor, then tokenizer_config.json, then the kind's habit */
     bool from_template = false;
