@@ -952,6 +952,33 @@ out:
 
 /* bos_token_id / eos_token_id (a number or a list) of config.json or
  * generation_config.json. Absent file: nothing. */
+static int model_ids_json(mdl_tokenizer_t *tok, const mdl_json_t *root, mdl_err_t *reterr)
+{
+    const mdl_json_t *bos = mdl_json_find(root, "bos_token_id");
+    const mdl_json_t *eos = mdl_json_find(root, "eos_token_id");
+    int32_t id;
+    int rc;
+
+    if (bos && bos->type != MDL_JSON_NULL) {
+        if ((rc = get_id(bos, "bos_token_id", &id, reterr)) < 0)
+            return rc;
+        if (tok->bos_id < 0 && (size_t)id < tok->n_vocab)
+            tok->bos_id = id;
+    }
+    if (eos && eos->type == MDL_JSON_ARRAY) {
+        MDL_JSON_FOREACH(e, eos) {
+            if ((rc = get_id(e, "eos_token_id[]", &id, reterr)) < 0)
+                return rc;
+            mdl__tok_add_eos(tok, id);
+        }
+    } else if (eos && eos->type != MDL_JSON_NULL) {
+        if ((rc = get_id(eos, "eos_token_id", &id, reterr)) < 0)
+            return rc;
+        mdl__tok_add_eos(tok, id);
+    }
+    return 0;
+}
+
 static int model_ids(mdl_tokenizer_t *tok, const char *dir, const char *name, mdl_err_t *reterr)
 {
     char path[4096];
@@ -966,35 +993,11 @@ static int model_ids(mdl_tokenizer_t *tok, const char *dir, const char *name, md
         return 0;
     if (rc < 0)
         return rc;
-    if ((rc = mdl_json_parse(data, len, JSON_DEPTH, &doc, reterr)) < 0) {
+    rc = mdl_json_parse(data, len, JSON_DEPTH, &doc, reterr);
+    if (rc == 0)
+        rc = model_ids_json(tok, mdl_json_doc_root(doc), reterr);
+    if (rc < 0)
         mdl_err_prefix(reterr, "%s: ", name);
-        goto out;
-    }
-    const mdl_json_t *root = mdl_json_doc_root(doc);
-    const mdl_json_t *bos = mdl_json_find(root, "bos_token_id");
-    const mdl_json_t *eos = mdl_json_find(root, "eos_token_id");
-    int32_t id;
-    if (bos && bos->type == MDL_JSON_NUMBER && tok->bos_id < 0) {
-        if ((rc = get_id(bos, "bos_token_id", &id, reterr)) < 0)
-            goto fail;
-        if ((size_t)id < tok->n_vocab)
-            tok->bos_id = id;
-    }
-    if (eos && eos->type == MDL_JSON_NUMBER) {
-        if ((rc = get_id(eos, "eos_token_id", &id, reterr)) < 0)
-            goto fail;
-        mdl__tok_add_eos(tok, id);
-    } else if (eos && eos->type == MDL_JSON_ARRAY) {
-        MDL_JSON_FOREACH(e, eos) {
-            if ((rc = get_id(e, "eos_token_id[]", &id, reterr)) < 0)
-                goto fail;
-            mdl__tok_add_eos(tok, id);
-        }
-    }
-    goto out;
-fail:
-    mdl_err_prefix(reterr, "%s: ", name);
-out:
     mdl_json_doc_free(doc);
     free(data);
     return rc;
