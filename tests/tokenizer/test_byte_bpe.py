@@ -16,7 +16,7 @@ import unicodedata
 import pytest
 
 import gpt2_ref
-from conftest import (ADD_BOS, ALLOW_SPECIAL, EPROTO, SKIP_SPECIAL, TRICKY, CORPUS, Driver,
+from tok_common import (ADD_BOS, ALLOW_SPECIAL, EPROTO, SKIP_SPECIAL, TRICKY, CORPUS, Driver,
                       TokError, corpus_lines)
 
 N_MERGES = 400

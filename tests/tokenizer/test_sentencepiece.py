@@ -15,7 +15,7 @@ import subprocess
 import pytest
 import sentencepiece as spm
 
-from conftest import (ALLOW_SPECIAL, ADD_BOS, EPROTO, ERANGE, PYTHON, ROOT, SKIP_SPECIAL,
+from tok_common import (ALLOW_SPECIAL, ADD_BOS, EPROTO, ERANGE, PYTHON, ROOT, SKIP_SPECIAL,
                       TRICKY, Driver, TokError, corpus_lines, CORPUS)
 
 USER_SYMBOLS = ["<|im_start|>", "<|im_end|>"]

@@ -1,6 +1,8 @@
-"""Shared by the tokenizer tests: the C side runs in tests/tokenizer/tok_driver (built by
-`make`; $TOK_DRIVER overrides the path), one long-lived process per tokenizer folder,
-driven line by line (see the protocol at the top of tok_driver.c)."""
+"""Shared by the tokenizer tests, imported by name (not a conftest.py: tests/e2e's
+conftest owns that module name in a combined pytest run). The C side runs in
+tests/tokenizer/tok_driver (built by `make`; $TOK_DRIVER overrides the path), one
+long-lived process per tokenizer folder, driven line by line (see the protocol at the top
+of tok_driver.c)."""
 
 import os
 import subprocess
