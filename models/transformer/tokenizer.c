@@ -331,7 +331,8 @@ int mdl_tok_stream_push(mdl_tok_stream_t *s, int32_t id, const char **ret_text,
                         size_t *ret_len, mdl_err_t *reterr)
 {
     if (id < 0 || (size_t)id >= s->tok->n_vocab)
-        return range_error(s->tok, id, 0, reterr);
+        return mdl_err_set(reterr, -ERANGE, "token id %ld is outside the vocabulary (0..%zu)",
+                           (long)id, s->tok->n_vocab ? s->tok->n_vocab - 1 : 0);
     size_t w = emit(s->tok, id, s->flags, &s->at_start, &s->fix, (uint8_t *)s->buf);
     s->buf[w] = '\0';
     *ret_text = s->buf;

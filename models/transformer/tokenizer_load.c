@@ -664,7 +664,7 @@ out:
 }
 
 /* bos (and whether to add it) from a TemplateProcessing post-processor. */
-static void post_processor_bos(mdl_tokenizer_t *tok, const mdl_json_t *pp, bool *found)
+static void post_processor_bos(mdl_tokenizer_t *tok, const mdl_json_t *pp)
 {
     if (!pp || pp->type != MDL_JSON_OBJECT)
         return;
@@ -672,7 +672,7 @@ static void post_processor_bos(mdl_tokenizer_t *tok, const mdl_json_t *pp, bool 
         const mdl_json_t *list = mdl_json_find(pp, "processors");
         if (list && list->type == MDL_JSON_ARRAY)
             MDL_JSON_FOREACH(p, list)
-                post_processor_bos(tok, p, found);
+                post_processor_bos(tok, p);
         return;
     }
     if (!str_is(mdl_json_find(pp, "type"), "TemplateProcessing"))
@@ -682,7 +682,6 @@ static void post_processor_bos(mdl_tokenizer_t *tok, const mdl_json_t *pp, bool 
                                                                         : NULL;
     const mdl_json_t *st = first && first->type == MDL_JSON_OBJECT
                                ? mdl_json_find(first, "SpecialToken") : NULL;
-    *found = true;
     tok->add_bos = false;
     if (!st || st->type != MDL_JSON_OBJECT)
         return;
@@ -864,9 +863,8 @@ static int load_hf(mdl_tokenizer_t *tok, const mdl_json_t *root, const mdl_json_
     mdl__tok_auto_split(tok);
 
     /* bos / eos: the post-processor, then tokenizer_config.json, then the kind's habit */
-    bool from_template = false;
     tok->add_bos = p.kind == MDL_TOK_SP_BPE;
-    post_processor_bos(tok, mdl_json_find(root, "post_processor"), &from_template);
+    post_processor_bos(tok, mdl_json_find(root, "post_processor"));
     if (config && (rc = config_settings(tok, config, reterr)) < 0) {
         mdl_err_prefix(reterr, "tokenizer_config.json: ");
         return rc;
