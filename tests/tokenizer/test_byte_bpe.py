@@ -17,7 +17,7 @@ import pytest
 
 import gpt2_ref
 from tok_common import (ADD_BOS, ALLOW_SPECIAL, EPROTO, SKIP_SPECIAL, TRICKY, CORPUS, Driver,
-                      TokError, corpus_lines)
+                      TokError, check_speed, corpus_lines)
 
 N_MERGES = 400
 
@@ -159,3 +159,8 @@ def test_invalid_utf8(drv):
         with pytest.raises(TokError) as e:
             drv.encode(data)
         assert e.value.code == -EPROTO and f"at byte {off}:" in e.value.msg
+
+
+def test_encode_speed(drv, ref, tmp_path):
+    enc, _, _ = ref
+    check_speed(drv, tmp_path, enc.encode)

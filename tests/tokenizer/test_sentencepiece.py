@@ -16,7 +16,7 @@ import pytest
 import sentencepiece as spm
 
 from tok_common import (ALLOW_SPECIAL, ADD_BOS, EPROTO, ERANGE, PYTHON, ROOT, SKIP_SPECIAL,
-                      TRICKY, Driver, TokError, corpus_lines, CORPUS)
+                      TRICKY, Driver, TokError, check_speed, corpus_lines, CORPUS)
 
 USER_SYMBOLS = ["<|im_start|>", "<|im_end|>"]
 
@@ -206,3 +206,9 @@ def test_ids_outside_vocabulary(setup):
         with pytest.raises(TokError) as e:
             hf.decode(bad)
         assert e.value.code == -ERANGE and "outside the vocabulary" in e.value.msg
+
+
+def test_encode_speed(setup, tmp_path):
+    sp, hf, llama2c = setup
+    check_speed(hf, tmp_path, sp.encode)
+    check_speed(llama2c, tmp_path, sp.encode)

@@ -24,6 +24,7 @@ class Driver:
     def __init__(self, folder, *extra):
         if not os.path.exists(DRIVER):
             pytest.fail(f"{DRIVER} is missing: run `make build/release/tests/tok_driver`")
+        self.folder, self.extra = folder, extra
         self.p = subprocess.Popen([DRIVER, folder, *extra], stdin=subprocess.PIPE,
                                   stdout=subprocess.PIPE, text=True)
 
@@ -63,6 +64,14 @@ class Driver:
     def find(self, s):
         return int(self._ask("f " + s.encode().hex()).split()[1])
 
+    def bench(self, text_path, repeat=5):
+        """(bytes, tokens, best milliseconds) for encoding the file's text."""
+        p = subprocess.run([DRIVER, self.folder, "--bench", text_path, str(repeat)],
+                           capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0, p.stderr
+        n_bytes, n_tokens, ms = p.stdout.split()
+        return int(n_bytes), int(n_tokens), float(ms)
+
     def close(self):
         self.p.stdin.close()
         rc = self.p.wait(timeout=30)
@@ -83,6 +92,26 @@ def load_error(folder, *extra):
     assert p.stdout.startswith("loaderr "), p.stdout
     code, msg = p.stdout[8:].strip().split(" ", 1)
     return int(code), msg
+
+
+def check_speed(drv, tmp_path, encode_ids):
+    """Encoding 100 kB takes milliseconds, and 1.6 MB well under a second: a merge loop
+    that rescans the text (as run.c's does) needs seconds already for 100k symbols. The
+    bounds are loose because the machine is shared (the best of several runs counts).
+    Also checks the 100 kB text's token count against the reference's (encode_ids)."""
+    with open(CORPUS, encoding="utf-8") as f:
+        corpus = f.read()
+    small, big = tmp_path / "100k.txt", tmp_path / "1600k.txt"
+    text = (corpus * (100_000 // len(corpus.encode()) + 1))
+    small.write_text(text, encoding="utf-8")
+    big.write_text(text * 16, encoding="utf-8")
+    n1, t1, ms1 = drv.bench(str(small), 15)
+    n16, t16, ms16 = drv.bench(str(big), 3)
+    assert n1 >= 100_000 and n16 == 16 * n1 and t16 == 16 * t1
+    assert t1 == len(encode_ids(text))
+    print(f"encode {n1} bytes -> {t1} tokens: {ms1:.2f} ms; {n16} bytes: {ms16:.2f} ms")
+    assert ms1 < 100, f"100 kB took {ms1} ms"
+    assert ms16 < 1500, f"1.6 MB took {ms16} ms"
 
 
 def corpus_lines():
