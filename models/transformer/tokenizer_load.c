@@ -757,9 +757,10 @@ static int load_hf(mdl_tokenizer_t *tok, const mdl_json_t *root, const mdl_json_
     int32_t max_id = -1, id;
     char path[96];
     MDL_JSON_FOREACH_MEMBER(k, vocab) {
-        snprintf(path, sizeof path, "model.vocab['%.40s']", k->u.str);
-        if ((rc = get_id(k + 1, path, &id, reterr)) < 0)
-            return rc;
+        if (get_id(k + 1, "", &id, NULL) < 0) {
+            snprintf(path, sizeof path, "model.vocab['%.40s']", k->u.str);
+            return get_id(k + 1, path, &id, reterr);
+        }
         if (id > max_id)
             max_id = id;
     }
