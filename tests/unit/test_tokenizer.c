@@ -491,6 +491,14 @@ static void test_hf_corrupt(void)
                      "unk_token 'b' is not in the vocabulary");
     check_hf_refused("{\"added_tokens\":[{\"id\":0,\"content\":\"b\"}],\"model\":{\"type\":\"BPE\","
                      "\"vocab\":{\"a\":0},\"unk_token\":\"a\"}}", NULL, "id 0 is given to both");
+    /* a token longer than MDL_TOK_MAX_TOKEN_BYTES */
+    sbuf_t big = {0};
+    sb_str(&big, "{\"model\":{\"type\":\"BPE\",\"unk_token\":\"a\",\"vocab\":{\"a\":0,\"");
+    for (int i = 0; i < 5000; i++)
+        sb_str(&big, "x");
+    sb_str(&big, "\":1}}}");
+    check_hf_refused(big.p, NULL, "token 1 is 5000 bytes long (limit 4096)");
+    free(big.p);
     /* tokenizer_config.json */
     j = gpt2_json(NULL, false);
     check_hf_refused(j, "{\"eos_token\":\"</s>\"}", "tokenizer_config.json: eos_token: '</s>' is "
