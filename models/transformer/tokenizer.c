@@ -109,7 +109,8 @@ static int encode_sp(enc_t *e, const uint8_t *s, size_t len, bool text_start,
             clen = mdl_utf8_decode(s + i, len - i, &cp);
             if (clen == 0)
                 clen = 1; /* not reached: the text was validated */
-            space = false;
+            /* the marker itself written in the text is a space to the merges too */
+            space = clen == tok->space_sym_len && memcmp(ch, tok->space_sym, clen) == 0;
             i += clen;
         }
         if (space && n > 0 &&
