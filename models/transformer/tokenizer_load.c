@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "models/file.h"
 #include "models/json.h"
@@ -1017,8 +1018,15 @@ int mdl_tokenizer_load_dir(const char *dir, mdl_tokenizer_t **ret, mdl_err_t *re
         bin = true;
         snprintf(path, sizeof path, "%s/tokenizer.bin", dir);
         rc = mdl_file_read(path, MDL_TOK_MAX_FILE_BYTES, &data, &len, NULL, reterr);
-        if (rc == -ENOENT)
-            return mdl_err_set(reterr, -ENOENT, "%s: no tokenizer.json or tokenizer.bin", dir);
+        if (rc == -ENOENT) {
+            snprintf(path, sizeof path, "%s/tokenizer.model", dir);
+            return mdl_err_set(reterr, -ENOENT, "%s: no tokenizer.json or tokenizer.bin%s", dir,
+                               access(path, F_OK) == 0
+                                   ? " (tokenizer.model, SentencePiece's own format, is not "
+                                     "read: export tokenizer.json with "
+                                     "tools/sp_to_hf_tokenizer.py)"
+                                   : "");
+        }
     }
     if (rc < 0)
         return rc;

@@ -746,6 +746,9 @@ static void test_load_dir(void)
     /* nothing: "no tokenizer" */
     CHECK_EQ_INT(mdl_tokenizer_load_dir(dir, &tok, &err), -ENOENT);
     CHECK(strstr(err.msg, "no tokenizer.json or tokenizer.bin"));
+    write_file(dir, "tokenizer.model", "x", 1);
+    CHECK_EQ_INT(mdl_tokenizer_load_dir(dir, &tok, &err), -ENOENT);
+    CHECK(strstr(err.msg, "tokenizer.model, SentencePiece's own format, is not read"));
     /* tokenizer.bin with generation_config.json's eos list */
     sbuf_t b = llama2c_bin(8);
     write_file(dir, "tokenizer.bin", b.p, b.n);
@@ -781,8 +784,8 @@ static void test_load_dir(void)
         tok = mdl_tokenizer_free(tok);
     }
     const char *names[] = {"tokenizer.json", "tokenizer.bin", "generation_config.json",
-                           "config.json"};
-    for (size_t i = 0; i < 4; i++) {
+                           "config.json", "tokenizer.model"};
+    for (size_t i = 0; i < 5; i++) {
         char path[512];
         snprintf(path, sizeof path, "%s/%s", dir, names[i]);
         unlink(path);
