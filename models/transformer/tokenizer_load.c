@@ -778,8 +778,10 @@ static int load_hf(mdl_tokenizer_t *tok, const mdl_json_t *root, const mdl_json_
         }
     }
     if (config) {
-        if ((rc = config_max_id(config, &id, reterr)) < 0)
+        if ((rc = config_max_id(config, &id, reterr)) < 0) {
+            mdl_err_prefix(reterr, "tokenizer_config.json: ");
             return rc;
+        }
         if (id > max_id)
             max_id = id;
     }

@@ -504,7 +504,7 @@ static void test_hf_corrupt(void)
     check_hf_refused(j, "{\"eos_token\":\"</s>\"}", "tokenizer_config.json: eos_token: '</s>' is "
                                                    "not a token");
     check_hf_refused(j, "{\"add_bos_token\":\"yes\"}", "add_bos_token: expected a boolean");
-    check_hf_refused(j, "{\"added_tokens_decoder\":{\"x\":{}}}", "key 'x' is not a token id");
+    check_hf_refused(j, "{\"added_tokens_decoder\":{\"x\":{}}}", "tokenizer_config.json: added_tokens_decoder: key 'x' is not a token id");
     check_hf_refused(j, "[1]", "tokenizer_config.json: expected an object");
     check_hf_refused(j, "{\"chat_template\":5}", "chat_template: expected a string");
     free(j);
