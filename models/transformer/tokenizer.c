@@ -78,11 +78,10 @@ static int encode_sp(enc_t *e, const uint8_t *s, size_t len, bool text_start,
 {
     const mdl_tokenizer_t *tok = e->tok;
     size_t n = 0;
-    int rc = mdl__tok_scratch_reserve(&e->sc, len + 1);
+    int rc;
 
-    if (rc < 0 || len == 0)
-        return rc;
-    tok_sym_t *syms = e->sc.syms;
+    if (len == 0)
+        return 0;
     bool prefix = tok->prepend == 1 || (tok->prepend == 2 && text_start), prev_space = false;
     for (size_t i = prefix ? (size_t)-1 : 0; i != len;) {
         const uint8_t *ch;
@@ -120,7 +119,9 @@ static int encode_sp(enc_t *e, const uint8_t *s, size_t len, bool text_start,
             n = 0;
         }
         prev_space = space;
-        tok_sym_t *y = &syms[n++];
+        if ((rc = mdl__tok_scratch_reserve(&e->sc, n + 1)) < 0)
+            return rc;
+        tok_sym_t *y = &e->sc.syms[n++];
         y->id = space && tok->space_id >= 0 ? tok->space_id : mdl__tok_lookup(tok, ch, clen);
         y->n_bytes = 0;
         if (y->id < 0) {

@@ -128,7 +128,8 @@ typedef struct tok_sym {
     uint8_t bytes[4];
 } tok_sym_t;
 
-/* Reusable scratch for mdl__tok_bpe (one per encode call). */
+/* Reusable scratch for mdl__tok_bpe (one per encode call): the symbols the caller fills
+ * (grown by mdl__tok_scratch_reserve) and the merge loop's heap (grown by the loop). */
 typedef struct tok_scratch {
     tok_sym_t *syms;
     size_t cap_syms;
@@ -139,6 +140,7 @@ typedef struct tok_scratch {
 /* Runs the merges over syms[0..n) (prev/next set by the callee) and appends the result
  * to out, unknown characters as byte-fallback ids or unk. 0 or -ENOMEM. */
 int mdl__tok_bpe(const mdl_tokenizer_t *tok, tok_scratch_t *sc, size_t n, tok_ids_t *out);
+/* Room for n symbols (grows geometrically); 0 or -ENOMEM. */
 int mdl__tok_scratch_reserve(tok_scratch_t *sc, size_t n);
 void mdl__tok_scratch_free(tok_scratch_t *sc);
 
