@@ -166,6 +166,9 @@ void mdl__tok_auto_split(mdl_tokenizer_t *tok);
  * chat_template) to tok. */
 int mdl__tok_apply_config(mdl_tokenizer_t *tok, const char *json, size_t len,
                           mdl_err_t *reterr);
+/* Makes present id a special added token (matched whole before normalization) with
+ * its key as content. 0 or -ENOMEM. */
+int mdl__tok_add_special(mdl_tokenizer_t *tok, int32_t id);
 /* Indexes tok->added for matching; called once all added tokens are known. */
 int mdl__tok_index_added(mdl_tokenizer_t *tok);
 /* Adds an eos id unless already listed (silently keeps at most 8). */

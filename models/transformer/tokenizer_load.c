@@ -151,6 +151,12 @@ static int add_added(mdl_tokenizer_t *tok, int32_t id, const char *s, size_t len
     return 0;
 }
 
+int mdl__tok_add_special(mdl_tokenizer_t *tok, int32_t id)
+{
+    return add_added(tok, id, tok->text + tok->key_off[id], tok->key_len[id], true, false, false,
+                     false, false, "tokenizer", NULL);
+}
+
 /* One added-token object ({content, special, lstrip, rstrip, single_word, ...}). */
 static int parse_added(mdl_tokenizer_t *tok, const mdl_json_t *o, int32_t id, const char *path,
                        mdl_err_t *reterr)

@@ -115,7 +115,10 @@ def test_user_symbols_and_bos(setup):
 
 
 def test_special_tokens_only_when_allowed(setup):
-    sp, hf, _ = setup
+    sp, hf, llama2c = setup
+    # tokenizer.bin's control pieces work the same way (spelled <s>, </s>)
+    assert llama2c.encode("a</s>b", ALLOW_SPECIAL) == hf.encode("a</s>b", ALLOW_SPECIAL)
+    assert llama2c.encode("a</s>b") == sp.encode("a</s>b")
     # without the flag "<s>" is text, exactly as sentencepiece reads it
     assert hf.encode("a</s>b") == sp.encode("a</s>b")
     # with it, the special token is cut out and each side is a text of its own (the

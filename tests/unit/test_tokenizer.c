@@ -666,8 +666,33 @@ static void test_llama2c_encode(void)
     mdl_tok_stream_push(&st, ID(6), &c, &n, &err);
     CHECK_EQ_STR(c, "ab");
     mdl_tok_stream_done(&st);
+    /* the control pieces are special added tokens spelled "<s>" and "</s>" */
+    CHECK_EQ_INT(mdl_tokenizer_find(tok, "<s>", 3), 1);
+    CHECK_EQ_INT(mdl_tokenizer_find(tok, "</s>", 4), 2);
+    CHECK(mdl_tokenizer_is_special(tok, 1) && mdl_tokenizer_is_special(tok, 2));
+    const int32_t w5[] = {1, ID(6), 2};
+    check_ids(tok, "<s>ab</s>", MDL_TOK_ALLOW_SPECIAL, w5, 3);
+    const int32_t ctl[] = {1, 2};
+    CHECK_EQ_INT(mdl_tokenizer_decode(tok, ctl, 2, 0, &text, &n, &err), 0);
+    CHECK_EQ_STR(text, "<s></s>");
+    free(text);
     round_trips(tok, 9, 200);
     mdl_tokenizer_free(tok);
+
+    /* with a tokenizer_config.json naming the same tokens */
+    sbuf_t b = llama2c_bin(8);
+    const char *cfg = "{\"bos_token\": \"<s>\", \"eos_token\": \"</s>\", \"added_tokens_decoder\": "
+                      "{\"1\": {\"content\": \"<s>\", \"special\": true}}, \"chat_template\": "
+                      "\"{{ bos_token + '[INST] ' }}\"}";
+    CHECK_EQ_INT(mdl_tokenizer_load_llama2c(b.p, b.n, cfg, strlen(cfg), &tok, &err), 0);
+    if (tok) {
+        CHECK_EQ_INT(mdl_tokenizer_bos(tok), 1);
+        CHECK_EQ_INT(mdl_tokenizer_chat_format(tok), MDL_CHAT_LLAMA2);
+        tok = mdl_tokenizer_free(tok);
+    } else {
+        fprintf(stderr, "  %s\n", err.msg);
+    }
+    free(b.p);
 }
 
 static void check_bin_refused(const void *data, size_t len, const char *want)
