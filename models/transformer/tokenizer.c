@@ -45,6 +45,11 @@ static bool is_word_byte(uint8_t c)
            c == '_' || c >= 0x80;
 }
 
+static inline bool has_added(const mdl_tokenizer_t *tok, uint8_t b)
+{
+    return tok->added_first[b] != tok->added_first[b + 1];
+}
+
 /* The added token matching at s[i] (longest first) among the normalized ones or the
  * others, or NULL. */
 static const tok_added_t *added_at(const mdl_tokenizer_t *tok, const uint8_t *s, size_t len,
@@ -73,12 +78,11 @@ static int encode_sp(enc_t *e, const uint8_t *s, size_t len, bool text_start,
 {
     const mdl_tokenizer_t *tok = e->tok;
     size_t n = 0;
-    int rc = mdl__tok_scratch_reserve(&e->sc, len + 1);
+    int rc;
 
-    if (rc < 0 || len == 0)
-        return rc;
-    tok_sym_t *syms = e->sc.syms;
-    bool prefix = tok->prepend == 1 || (tok->prepend == 2 && text_start);
+    if (len == 0)
+        return 0;
+    bool prefix = tok->prepend == 1 || (tok->prepend == 2 && text_start), prev_space = false;
     for (size_t i = prefix ? (size_t)-1 : 0; i != len;) {
         const uint8_t *ch;
         const tok_added_t *hit;
@@ -89,12 +93,14 @@ static int encode_sp(enc_t *e, const uint8_t *s, size_t len, bool text_start,
             clen = tok->space_sym_len;
             space = true;
             i = i == (size_t)-1 ? 0 : i + 1;
-        } else if (tok->any_normalized && (hit = added_at(tok, s, len, i, allow_special, true))) {
+        } else if (tok->any_normalized && has_added(tok, s[i]) &&
+                   (hit = added_at(tok, s, len, i, allow_special, true))) {
             if ((rc = mdl__tok_bpe(tok, &e->sc, n, &e->out)) < 0 ||
                 (rc = mdl__tok_ids_push(&e->out, hit->id)) < 0)
                 return rc;
             n = 0;
             i += hit->len;
+            prev_space = false;
             continue;
         } else {
             uint32_t cp;
@@ -102,15 +108,20 @@ static int encode_sp(enc_t *e, const uint8_t *s, size_t len, bool text_start,
             clen = mdl_utf8_decode(s + i, len - i, &cp);
             if (clen == 0)
                 clen = 1; /* not reached: the text was validated */
-            space = false;
+            /* the marker itself written in the text is a space to the merges too */
+            space = clen == tok->space_sym_len && memcmp(ch, tok->space_sym, clen) == 0;
             i += clen;
         }
-        if (space && tok->split_words && n > 0) {
+        if (space && n > 0 &&
+            (tok->split_words == 1 || (tok->split_words == 2 && !prev_space))) {
             if ((rc = mdl__tok_bpe(tok, &e->sc, n, &e->out)) < 0)
                 return rc;
             n = 0;
         }
-        tok_sym_t *y = &syms[n++];
+        prev_space = space;
+        if ((rc = mdl__tok_scratch_reserve(&e->sc, n + 1)) < 0)
+            return rc;
+        tok_sym_t *y = &e->sc.syms[n++];
         y->id = space && tok->space_id >= 0 ? tok->space_id : mdl__tok_lookup(tok, ch, clen);
         y->n_bytes = 0;
         if (y->id < 0) {
@@ -208,7 +219,10 @@ int mdl_tokenizer_encode(const mdl_tokenizer_t *tok, const char *text, size_t le
 
     size_t seg = 0;
     for (size_t i = 0; rc == 0 && i < len && tok->n_added;) {
-        const tok_added_t *a = added_at(tok, s, len, i, flags & MDL_TOK_ALLOW_SPECIAL, false);
+        const tok_added_t *a = has_added(tok, s[i]) ? added_at(tok, s, len, i,
+                                                               flags & MDL_TOK_ALLOW_SPECIAL,
+                                                               false)
+                                                    : NULL;
         if (!a) {
             i++;
             continue;
@@ -319,7 +333,8 @@ int mdl_tok_stream_push(mdl_tok_stream_t *s, int32_t id, const char **ret_text,
                         size_t *ret_len, mdl_err_t *reterr)
 {
     if (id < 0 || (size_t)id >= s->tok->n_vocab)
-        return range_error(s->tok, id, 0, reterr);
+        return mdl_err_set(reterr, -ERANGE, "token id %ld is outside the vocabulary (0..%zu)",
+                           (long)id, s->tok->n_vocab ? s->tok->n_vocab - 1 : 0);
     size_t w = emit(s->tok, id, s->flags, &s->at_start, &s->fix, (uint8_t *)s->buf);
     s->buf[w] = '\0';
     *ret_text = s->buf;

@@ -237,21 +237,28 @@ static cand_t heap_pop(heap_t *h)
 
 int mdl__tok_scratch_reserve(tok_scratch_t *sc, size_t n)
 {
-    /* Every merge pushes at most two candidates and the first pass at most n - 1, so
-     * the heap never holds more than 3n. */
     if (n > sc->cap_syms) {
-        tok_sym_t *s = realloc(sc->syms, n * sizeof *s);
+        size_t cap = sc->cap_syms * 2 > n ? sc->cap_syms * 2 : n < 64 ? 64 : n;
+        tok_sym_t *s = realloc(sc->syms, cap * sizeof *s);
         if (!s)
             return -ENOMEM;
         sc->syms = s;
-        sc->cap_syms = n;
+        sc->cap_syms = cap;
     }
+    return 0;
+}
+
+/* Every merge pushes at most two candidates and the first pass at most n - 1, so the heap
+ * never holds more than 3n. */
+static int heap_reserve(tok_scratch_t *sc, size_t n)
+{
     if (3 * n > sc->cap_heap) {
-        cand_t *c = realloc(sc->heap, 3 * n * sizeof *c);
+        size_t cap = sc->cap_heap * 2 > 3 * n ? sc->cap_heap * 2 : 3 * n;
+        cand_t *c = realloc(sc->heap, cap * sizeof *c);
         if (!c)
             return -ENOMEM;
         sc->heap = c;
-        sc->cap_heap = 3 * n;
+        sc->cap_heap = cap;
     }
     return 0;
 }
@@ -299,11 +306,14 @@ static int emit_unknown(const mdl_tokenizer_t *tok, const tok_sym_t *s, tok_ids_
 int mdl__tok_bpe(const mdl_tokenizer_t *tok, tok_scratch_t *sc, size_t n, tok_ids_t *out)
 {
     tok_sym_t *syms = sc->syms;
-    heap_t h = {.v = sc->heap, .n = 0, .cap = sc->cap_heap};
     bool last_unk = false;
+    int rc;
 
     if (n == 0)
         return 0;
+    if (n > 1 && tok->merges.n > 0 && (rc = heap_reserve(sc, n)) < 0)
+        return rc;
+    heap_t h = {.v = sc->heap, .n = 0, .cap = sc->cap_heap};
     for (size_t i = 0; i < n; i++) {
         syms[i].prev = (int32_t)i - 1;
         syms[i].next = i + 1 < n ? (int32_t)i + 1 : -1;
@@ -329,7 +339,6 @@ int mdl__tok_bpe(const mdl_tokenizer_t *tok, tok_scratch_t *sc, size_t n, tok_id
         }
     }
     for (int32_t i = 0; i >= 0; i = syms[i].next) {
-        int rc;
         if (syms[i].id >= 0) {
             last_unk = tok->unk_id >= 0 && syms[i].id == tok->unk_id;
             rc = mdl__tok_ids_push(out, syms[i].id);

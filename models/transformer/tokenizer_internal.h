@@ -75,7 +75,10 @@ struct mdl_tokenizer {
     char space_sym[4];
     uint8_t space_sym_len;
     uint8_t prepend;      /* 0 never, 1 every text segment, 2 only at the start of text */
-    bool split_words;     /* Metaspace split: words start at each space marker */
+    uint8_t split_words;  /* 1: every space marker starts a word (Metaspace split);
+                             2: a marker after a non-marker does (no token has a marker
+                             after another character, so no merge can cross there and
+                             merging word by word gives the same ids, in less memory) */
     bool strip_leading;   /* the decoder drops one leading space */
     bool add_prefix_space; /* byte-level: a space in front of each segment */
     bool byte_regex;      /* byte-level: split into GPT-2 words first (use_regex) */
@@ -125,7 +128,8 @@ typedef struct tok_sym {
     uint8_t bytes[4];
 } tok_sym_t;
 
-/* Reusable scratch for mdl__tok_bpe (one per encode call). */
+/* Reusable scratch for mdl__tok_bpe (one per encode call): the symbols the caller fills
+ * (grown by mdl__tok_scratch_reserve) and the merge loop's heap (grown by the loop). */
 typedef struct tok_scratch {
     tok_sym_t *syms;
     size_t cap_syms;
@@ -136,6 +140,7 @@ typedef struct tok_scratch {
 /* Runs the merges over syms[0..n) (prev/next set by the callee) and appends the result
  * to out, unknown characters as byte-fallback ids or unk. 0 or -ENOMEM. */
 int mdl__tok_bpe(const mdl_tokenizer_t *tok, tok_scratch_t *sc, size_t n, tok_ids_t *out);
+/* Room for n symbols (grows geometrically); 0 or -ENOMEM. */
 int mdl__tok_scratch_reserve(tok_scratch_t *sc, size_t n);
 void mdl__tok_scratch_free(tok_scratch_t *sc);
 
@@ -155,10 +160,15 @@ int mdl__tok_cp_to_byte(uint32_t cp);
 
 /* Fills piece_off/piece_len/max_piece_len (and TOKF_BYTE) from the keys, for the kind. */
 int mdl__tok_make_pieces(mdl_tokenizer_t *tok);
+/* Sets split_words to 2 when no token has a space marker after another character. */
+void mdl__tok_auto_split(mdl_tokenizer_t *tok);
 /* Adds tokenizer_config.json's settings (added tokens, bos/eos, add_bos_token,
  * chat_template) to tok. */
 int mdl__tok_apply_config(mdl_tokenizer_t *tok, const char *json, size_t len,
                           mdl_err_t *reterr);
+/* Makes present id a special added token (matched whole before normalization) with
+ * its key as content. 0 or -ENOMEM. */
+int mdl__tok_add_special(mdl_tokenizer_t *tok, int32_t id);
 /* Indexes tok->added for matching; called once all added tokens are known. */
 int mdl__tok_index_added(mdl_tokenizer_t *tok);
 /* Adds an eos id unless already listed (silently keeps at most 8). */

@@ -171,9 +171,22 @@ int mdl_tokenizer_load_llama2c(const void *data, size_t len, const char *config_
     if (n > 2)
         mdl__tok_add_eos(tok, 2);
     tok->add_bos = true;
-    for (int32_t id = 0; id < 3 && (size_t)id < n; id++)
-        if (key_is(tok, id, "<unk>") || key_is(tok, id, "\n<s>\n") || key_is(tok, id, "\n</s>\n"))
-            tok->flags[id] |= TOKF_SPECIAL | TOKF_NOMERGE;
+    /* The control pieces become special added tokens spelled as SentencePiece spells them
+     * ("<s>", not tokenizer.py's "\n<s>\n"), so a chat template's "<s>" finds id 1 with
+     * MDL_TOK_ALLOW_SPECIAL and decoding without MDL_TOK_SKIP_SPECIAL prints "<s>". */
+    static const char *const controls[3][2] = {
+        {"<unk>", "<unk>"}, {"\n<s>\n", "<s>"}, {"\n</s>\n", "</s>"}};
+    for (int32_t id = 0; id < 3 && (size_t)id < n; id++) {
+        if (!key_is(tok, id, controls[id][0]) && !key_is(tok, id, controls[id][1]))
+            continue;
+        const char *name = controls[id][1];
+        if ((rc = mdl__tok_text_add(tok, name, strlen(name), &tok->key_off[id])) < 0)
+            goto fail;
+        tok->key_len[id] = (uint32_t)strlen(name);
+        tok->flags[id] |= TOKF_NOMERGE;
+        if ((rc = mdl__tok_add_special(tok, id)) < 0)
+            goto fail;
+    }
     if ((rc = mdl__tok_make_pieces(tok)) < 0 || (rc = mdl__tok_build_vocab(tok)) < 0)
         goto fail;
     for (int b = 0; b < 256; b++) {
@@ -184,6 +197,7 @@ int mdl_tokenizer_load_llama2c(const void *data, size_t len, const char *config_
     tok->space_id = mdl__tok_lookup(tok, " ", 1);
     if ((rc = derive_merges(tok, scores)) < 0)
         goto fail;
+    mdl__tok_auto_split(tok);
     if (config_json && (rc = mdl__tok_apply_config(tok, config_json, config_len, reterr)) < 0)
         goto fail;
     if ((rc = mdl__tok_index_added(tok)) < 0)

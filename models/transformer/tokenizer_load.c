@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "models/file.h"
 #include "models/json.h"
@@ -150,6 +151,12 @@ static int add_added(mdl_tokenizer_t *tok, int32_t id, const char *s, size_t len
     return 0;
 }
 
+int mdl__tok_add_special(mdl_tokenizer_t *tok, int32_t id)
+{
+    return add_added(tok, id, tok->text + tok->key_off[id], tok->key_len[id], true, false, false,
+                     false, false, "tokenizer", NULL);
+}
+
 /* One added-token object ({content, special, lstrip, rstrip, single_word, ...}). */
 static int parse_added(mdl_tokenizer_t *tok, const mdl_json_t *o, int32_t id, const char *path,
                        mdl_err_t *reterr)
@@ -173,6 +180,26 @@ static int parse_added(mdl_tokenizer_t *tok, const mdl_json_t *o, int32_t id, co
         return rc;
     return add_added(tok, id, c->u.str, c->len, special, lstrip, rstrip, single_word,
                      normalized, path, reterr);
+}
+
+void mdl__tok_auto_split(mdl_tokenizer_t *tok)
+{
+    size_t m = tok->space_sym_len;
+
+    if (tok->kind == MDL_TOK_BYTE_BPE || tok->split_words || m == 0)
+        return;
+    for (size_t id = 0; id < tok->n_vocab; id++) {
+        const char *k = tok->text + tok->key_off[id];
+        size_t len = tok->key_len[id];
+        if (!(tok->flags[id] & TOKF_PRESENT) || (tok->flags[id] & TOKF_ADDED))
+            continue;
+        /* a marker at i > 0 must follow another marker */
+        for (size_t i = 1; i + m <= len; i++)
+            if (memcmp(k + i, tok->space_sym, m) == 0 &&
+                (i < m || memcmp(k + i - m, tok->space_sym, m) != 0))
+                return;
+    }
+    tok->split_words = 2;
 }
 
 int mdl__tok_index_added(mdl_tokenizer_t *tok)
@@ -363,7 +390,8 @@ static int parse_config(const char *json, size_t len, mdl_json_doc_t **ret, mdl_
 typedef struct pipeline {
     mdl_tok_kind_t kind;
     uint8_t prepend;       /* 0 never, 1 always, 2 first */
-    bool split_words, byte_regex, add_prefix_space, strip_leading, strip_known;
+    uint8_t split_words;
+    bool byte_regex, add_prefix_space, strip_leading, strip_known;
     char space_sym[4];
     uint8_t space_sym_len;
 } pipeline_t;
@@ -469,7 +497,7 @@ static int pretok_step(pipeline_t *p, const mdl_json_t *o, const char *path, mdl
             (rc = opt_bool(o, path, "split", true, &split, reterr)) < 0 ||
             (rc = opt_bool(o, path, "add_prefix_space", true, &aps, reterr)) < 0)
             return rc;
-        p->split_words = split;
+        p->split_words = split ? 1 : 0;
         if (str_is(scheme, "always"))
             p->prepend = 1;
         else if (str_is(scheme, "first"))
@@ -643,7 +671,7 @@ out:
 }
 
 /* bos (and whether to add it) from a TemplateProcessing post-processor. */
-static void post_processor_bos(mdl_tokenizer_t *tok, const mdl_json_t *pp, bool *found)
+static void post_processor_bos(mdl_tokenizer_t *tok, const mdl_json_t *pp)
 {
     if (!pp || pp->type != MDL_JSON_OBJECT)
         return;
@@ -651,7 +679,7 @@ static void post_processor_bos(mdl_tokenizer_t *tok, const mdl_json_t *pp, bool 
         const mdl_json_t *list = mdl_json_find(pp, "processors");
         if (list && list->type == MDL_JSON_ARRAY)
             MDL_JSON_FOREACH(p, list)
-                post_processor_bos(tok, p, found);
+                post_processor_bos(tok, p);
         return;
     }
     if (!str_is(mdl_json_find(pp, "type"), "TemplateProcessing"))
@@ -661,7 +689,6 @@ static void post_processor_bos(mdl_tokenizer_t *tok, const mdl_json_t *pp, bool 
                                                                         : NULL;
     const mdl_json_t *st = first && first->type == MDL_JSON_OBJECT
                                ? mdl_json_find(first, "SpecialToken") : NULL;
-    *found = true;
     tok->add_bos = false;
     if (!st || st->type != MDL_JSON_OBJECT)
         return;
@@ -737,9 +764,10 @@ static int load_hf(mdl_tokenizer_t *tok, const mdl_json_t *root, const mdl_json_
     int32_t max_id = -1, id;
     char path[96];
     MDL_JSON_FOREACH_MEMBER(k, vocab) {
-        snprintf(path, sizeof path, "model.vocab['%.40s']", k->u.str);
-        if ((rc = get_id(k + 1, path, &id, reterr)) < 0)
-            return rc;
+        if (get_id(k + 1, "", &id, NULL) < 0) {
+            snprintf(path, sizeof path, "model.vocab['%.40s']", k->u.str);
+            return get_id(k + 1, path, &id, reterr);
+        }
         if (id > max_id)
             max_id = id;
     }
@@ -756,8 +784,10 @@ static int load_hf(mdl_tokenizer_t *tok, const mdl_json_t *root, const mdl_json_
         }
     }
     if (config) {
-        if ((rc = config_max_id(config, &id, reterr)) < 0)
+        if ((rc = config_max_id(config, &id, reterr)) < 0) {
+            mdl_err_prefix(reterr, "tokenizer_config.json: ");
             return rc;
+        }
         if (id > max_id)
             max_id = id;
     }
@@ -840,11 +870,11 @@ static int load_hf(mdl_tokenizer_t *tok, const mdl_json_t *root, const mdl_json_
 
     if (merges && merges->type == MDL_JSON_ARRAY && (rc = read_merges(tok, merges, reterr)) < 0)
         return rc;
+    mdl__tok_auto_split(tok);
 
     /* bos / eos: the post-processor, then tokenizer_config.json, then the kind's habit */
-    bool from_template = false;
     tok->add_bos = p.kind == MDL_TOK_SP_BPE;
-    post_processor_bos(tok, mdl_json_find(root, "post_processor"), &from_template);
+    post_processor_bos(tok, mdl_json_find(root, "post_processor"));
     if (config && (rc = config_settings(tok, config, reterr)) < 0) {
         mdl_err_prefix(reterr, "tokenizer_config.json: ");
         return rc;
@@ -930,6 +960,33 @@ out:
 
 /* bos_token_id / eos_token_id (a number or a list) of config.json or
  * generation_config.json. Absent file: nothing. */
+static int model_ids_json(mdl_tokenizer_t *tok, const mdl_json_t *root, mdl_err_t *reterr)
+{
+    const mdl_json_t *bos = mdl_json_find(root, "bos_token_id");
+    const mdl_json_t *eos = mdl_json_find(root, "eos_token_id");
+    int32_t id;
+    int rc;
+
+    if (bos && bos->type != MDL_JSON_NULL) {
+        if ((rc = get_id(bos, "bos_token_id", &id, reterr)) < 0)
+            return rc;
+        if (tok->bos_id < 0 && (size_t)id < tok->n_vocab)
+            tok->bos_id = id;
+    }
+    if (eos && eos->type == MDL_JSON_ARRAY) {
+        MDL_JSON_FOREACH(e, eos) {
+            if ((rc = get_id(e, "eos_token_id[]", &id, reterr)) < 0)
+                return rc;
+            mdl__tok_add_eos(tok, id);
+        }
+    } else if (eos && eos->type != MDL_JSON_NULL) {
+        if ((rc = get_id(eos, "eos_token_id", &id, reterr)) < 0)
+            return rc;
+        mdl__tok_add_eos(tok, id);
+    }
+    return 0;
+}
+
 static int model_ids(mdl_tokenizer_t *tok, const char *dir, const char *name, mdl_err_t *reterr)
 {
     char path[4096];
@@ -944,35 +1001,11 @@ static int model_ids(mdl_tokenizer_t *tok, const char *dir, const char *name, md
         return 0;
     if (rc < 0)
         return rc;
-    if ((rc = mdl_json_parse(data, len, JSON_DEPTH, &doc, reterr)) < 0) {
+    rc = mdl_json_parse(data, len, JSON_DEPTH, &doc, reterr);
+    if (rc == 0)
+        rc = model_ids_json(tok, mdl_json_doc_root(doc), reterr);
+    if (rc < 0)
         mdl_err_prefix(reterr, "%s: ", name);
-        goto out;
-    }
-    const mdl_json_t *root = mdl_json_doc_root(doc);
-    const mdl_json_t *bos = mdl_json_find(root, "bos_token_id");
-    const mdl_json_t *eos = mdl_json_find(root, "eos_token_id");
-    int32_t id;
-    if (bos && bos->type == MDL_JSON_NUMBER && tok->bos_id < 0) {
-        if ((rc = get_id(bos, "bos_token_id", &id, reterr)) < 0)
-            goto fail;
-        if ((size_t)id < tok->n_vocab)
-            tok->bos_id = id;
-    }
-    if (eos && eos->type == MDL_JSON_NUMBER) {
-        if ((rc = get_id(eos, "eos_token_id", &id, reterr)) < 0)
-            goto fail;
-        mdl__tok_add_eos(tok, id);
-    } else if (eos && eos->type == MDL_JSON_ARRAY) {
-        MDL_JSON_FOREACH(e, eos) {
-            if ((rc = get_id(e, "eos_token_id[]", &id, reterr)) < 0)
-                goto fail;
-            mdl__tok_add_eos(tok, id);
-        }
-    }
-    goto out;
-fail:
-    mdl_err_prefix(reterr, "%s: ", name);
-out:
     mdl_json_doc_free(doc);
     free(data);
     return rc;
@@ -993,8 +1026,15 @@ int mdl_tokenizer_load_dir(const char *dir, mdl_tokenizer_t **ret, mdl_err_t *re
         bin = true;
         snprintf(path, sizeof path, "%s/tokenizer.bin", dir);
         rc = mdl_file_read(path, MDL_TOK_MAX_FILE_BYTES, &data, &len, NULL, reterr);
-        if (rc == -ENOENT)
-            return mdl_err_set(reterr, -ENOENT, "%s: no tokenizer.json or tokenizer.bin", dir);
+        if (rc == -ENOENT) {
+            snprintf(path, sizeof path, "%s/tokenizer.model", dir);
+            return mdl_err_set(reterr, -ENOENT, "%s: no tokenizer.json or tokenizer.bin%s", dir,
+                               access(path, F_OK) == 0
+                                   ? " (tokenizer.model, SentencePiece's own format, is not "
+                                     "read: export tokenizer.json with "
+                                     "tools/sp_to_hf_tokenizer.py)"
+                                   : "");
+        }
     }
     if (rc < 0)
         return rc;

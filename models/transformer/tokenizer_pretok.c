@@ -94,7 +94,8 @@ size_t mdl__tok_gpt2_next(const uint8_t *s, size_t len, size_t pos)
 }
 
 /* bytes_to_unicode: the printable bytes '!'..'~', 0xA1..0xAC and 0xAE..0xFF stand for
- * themselves; the other 68 take U+0100, U+0101, ... in byte order. */
+ * themselves; the other 68 take U+0100, U+0101, ... in byte order: 0x00..0x20 ->
+ * U+0100..U+0120, 0x7F..0xA0 -> U+0121..U+0142, 0xAD -> U+0143. */
 static bool printable(unsigned b)
 {
     return (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE);
@@ -104,21 +105,20 @@ uint32_t mdl__tok_byte_to_cp(uint8_t b)
 {
     if (printable(b))
         return b;
-    unsigned n = 0;
-    for (unsigned x = 0; x < b; x++)
-        n += !printable(x);
-    return 256 + n;
+    if (b <= 0x20)
+        return 0x100 + b;
+    if (b >= 0x7F && b <= 0xA0)
+        return 0x121 + (b - 0x7Fu);
+    return 0x143; /* 0xAD */
 }
 
 int mdl__tok_cp_to_byte(uint32_t cp)
 {
-    if (cp < 256)
+    if (cp < 0x100)
         return printable(cp) ? (int)cp : -1;
-    if (cp >= 256 + 68)
-        return -1;
-    unsigned n = cp - 256;
-    for (unsigned x = 0; x < 256; x++)
-        if (!printable(x) && n-- == 0)
-            return (int)x;
-    return -1;
+    if (cp <= 0x120)
+        return (int)(cp - 0x100);
+    if (cp <= 0x142)
+        return (int)(cp - 0x121 + 0x7F);
+    return cp == 0x143 ? 0xAD : -1;
 }

@@ -16,8 +16,8 @@ import unicodedata
 import pytest
 
 import gpt2_ref
-from conftest import (ADD_BOS, ALLOW_SPECIAL, EPROTO, SKIP_SPECIAL, TRICKY, CORPUS, Driver,
-                      TokError, corpus_lines)
+from tok_common import (ADD_BOS, ALLOW_SPECIAL, EPROTO, SKIP_SPECIAL, TRICKY, CORPUS, Driver,
+                      TokError, check_speed, corpus_lines)
 
 N_MERGES = 400
 
@@ -68,7 +68,7 @@ def random_text(rng, n):
 
 def strings():
     rng = random.Random(11)
-    return corpus_lines() + TRICKY + random_text(rng, 1500) + [open(CORPUS, encoding="utf-8").read()]
+    return corpus_lines() + TRICKY + random_text(rng, 1000) + [open(CORPUS, encoding="utf-8").read()]
 
 
 def test_info(drv, ref):
@@ -120,7 +120,7 @@ def test_decode_random_ids_like_reference(drv, ref):
     ill-formed subpart, as Python's errors="replace" (and Rust's from_utf8_lossy) do."""
     enc, vocab, _ = ref
     rng = random.Random(2)
-    for _ in range(1500):
+    for _ in range(800):
         ids = [rng.randrange(len(vocab)) if rng.random() < 0.5 else rng.randrange(128, 256)
                for _ in range(rng.randrange(1, 10))]
         assert drv.decode(ids) == enc.decode(ids).encode("utf-8"), ids
@@ -159,3 +159,7 @@ def test_invalid_utf8(drv):
         with pytest.raises(TokError) as e:
             drv.encode(data)
         assert e.value.code == -EPROTO and f"at byte {off}:" in e.value.msg
+
+
+def test_encode_speed(drv, tmp_path):
+    check_speed(drv, tmp_path)

@@ -15,14 +15,15 @@ import subprocess
 import pytest
 import sentencepiece as spm
 
-from conftest import (ALLOW_SPECIAL, ADD_BOS, EPROTO, ERANGE, PYTHON, ROOT, SKIP_SPECIAL,
-                      TRICKY, Driver, TokError, corpus_lines, CORPUS)
+from tok_common import (ALLOW_SPECIAL, ADD_BOS, EPROTO, ERANGE, PYTHON, ROOT, SKIP_SPECIAL,
+                      TRICKY, Driver, TokError, check_speed, corpus_lines, CORPUS)
 
 USER_SYMBOLS = ["<|im_start|>", "<|im_end|>"]
 
 
-def train(folder, vocab_size, coverage):
+def train(folder, vocab_size, coverage, whitespace_pieces=False):
     spm.SentencePieceTrainer.train(
+        allow_whitespace_only_pieces=whitespace_pieces,
         input=CORPUS, model_prefix=os.path.join(folder, "sp"), model_type="bpe",
         vocab_size=vocab_size, byte_fallback=True, character_coverage=coverage,
         normalization_rule_name="identity", remove_extra_whitespaces=False,
@@ -34,10 +35,14 @@ def train(folder, vocab_size, coverage):
     return spm.SentencePieceProcessor(model_file=model)
 
 
-@pytest.fixture(scope="module", params=[(800, 0.98), (1000, 1.0)], ids=["v800", "v1000"])
+# v1000 also learns pieces of several spaces ("\u2581\u2581\u2581"), as Llama's
+# vocabulary has them (allow_whitespace_only_pieces).
+@pytest.fixture(scope="module", params=[(800, 0.98), (1000, 1.0, True)], ids=["v800", "v1000"])
 def setup(request, tmp_path_factory):
     folder = str(tmp_path_factory.mktemp("sp"))
     sp = train(folder, *request.param)
+    if len(request.param) > 2:
+        assert any(sp.id_to_piece(i).startswith("\u2581\u2581") for i in range(sp.get_piece_size()))
     hf, llama2c = Driver(folder), Driver(folder, "--bin")
     yield sp, hf, llama2c
     hf.close()
@@ -64,7 +69,7 @@ def random_strings(n, seed):
 
 
 def all_strings():
-    return corpus_lines() + TRICKY + random_strings(1500, 7) + [open(CORPUS, encoding="utf-8").read()]
+    return corpus_lines() + TRICKY + random_strings(1000, 7) + [open(CORPUS, encoding="utf-8").read()]
 
 
 def bin_comparable(s):
@@ -110,7 +115,10 @@ def test_user_symbols_and_bos(setup):
 
 
 def test_special_tokens_only_when_allowed(setup):
-    sp, hf, _ = setup
+    sp, hf, llama2c = setup
+    # tokenizer.bin's control pieces work the same way (spelled <s>, </s>)
+    assert llama2c.encode("a</s>b", ALLOW_SPECIAL) == hf.encode("a</s>b", ALLOW_SPECIAL)
+    assert llama2c.encode("a</s>b") == sp.encode("a</s>b")
     # without the flag "<s>" is text, exactly as sentencepiece reads it
     assert hf.encode("a</s>b") == sp.encode("a</s>b")
     # with it, the special token is cut out and each side is a text of its own (the
@@ -206,3 +214,41 @@ def test_ids_outside_vocabulary(setup):
         with pytest.raises(TokError) as e:
             hf.decode(bad)
         assert e.value.code == -ERANGE and "outside the vocabulary" in e.value.msg
+
+
+def test_encode_speed(setup, tmp_path):
+    sp, hf, llama2c = setup
+    check_speed(hf, tmp_path)
+    check_speed(llama2c, tmp_path)
+
+
+@pytest.mark.parametrize("scheme,split", [("always", False), ("first", True)])
+def test_metaspace_form(setup, tmp_path, scheme, split):
+    """The same model in the newer Hugging Face shape (no normalizer; a Metaspace
+    pre-tokenizer and decoder; merges as pairs) encodes and decodes the same."""
+    import json
+    sp, hf, _ = setup
+    with open(os.path.join(hf.folder, "tokenizer.json"), encoding="utf-8") as f:
+        t = json.load(f)
+    t["normalizer"] = None
+    t["pre_tokenizer"] = {"type": "Metaspace", "replacement": "\u2581",
+                          "prepend_scheme": scheme, "split": split}
+    t["decoder"] = {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": scheme,
+                    "split": split}
+    t["model"]["merges"] = [m.split(" ") for m in t["model"]["merges"]]
+    (tmp_path / "tokenizer.json").write_text(json.dumps(t, ensure_ascii=False), encoding="utf-8")
+    d = Driver(str(tmp_path))
+    try:
+        for s in corpus_lines() + TRICKY + random_strings(300, 17):
+            m = "\u2581" + s  # with the prefix marker
+            if split and any(a in " \u2581" and b in " \u2581" for a, b in zip(m, m[1:])):
+                continue  # Metaspace split cuts runs of spaces apart; sentencepiece does not
+            ids = sp.encode(s)
+            assert d.encode(s) == ids, s
+            assert d.decode(ids, SKIP_SPECIAL) == sp.decode(ids).encode("utf-8")
+        if scheme == "first":
+            # only the text's start gets the marker, not the text after a special token
+            assert d.encode("a</s>b", ALLOW_SPECIAL) == \
+                sp.encode("a") + [sp.eos_id(), sp.piece_to_id("b")]
+    finally:
+        d.close()

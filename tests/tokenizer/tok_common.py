@@ -1,6 +1,8 @@
-"""Shared by the tokenizer tests: the C side runs in tests/tokenizer/tok_driver (built by
-`make`; $TOK_DRIVER overrides the path), one long-lived process per tokenizer folder,
-driven line by line (see the protocol at the top of tok_driver.c)."""
+"""Shared by the tokenizer tests, imported by name (not a conftest.py: tests/e2e's
+conftest owns that module name in a combined pytest run). The C side runs in
+tests/tokenizer/tok_driver (built by `make`; $TOK_DRIVER overrides the path), one
+long-lived process per tokenizer folder, driven line by line (see the protocol at the top
+of tok_driver.c)."""
 
 import os
 import subprocess
@@ -22,6 +24,7 @@ class Driver:
     def __init__(self, folder, *extra):
         if not os.path.exists(DRIVER):
             pytest.fail(f"{DRIVER} is missing: run `make build/release/tests/tok_driver`")
+        self.folder, self.extra = folder, extra
         self.p = subprocess.Popen([DRIVER, folder, *extra], stdin=subprocess.PIPE,
                                   stdout=subprocess.PIPE, text=True)
 
@@ -61,6 +64,14 @@ class Driver:
     def find(self, s):
         return int(self._ask("f " + s.encode().hex()).split()[1])
 
+    def bench(self, text_path, repeat=5):
+        """(bytes, tokens, best milliseconds) for encoding the file's text."""
+        p = subprocess.run([DRIVER, self.folder, "--bench", text_path, str(repeat)],
+                           capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0, p.stderr
+        n_bytes, n_tokens, ms = p.stdout.split()
+        return int(n_bytes), int(n_tokens), float(ms)
+
     def close(self):
         self.p.stdin.close()
         rc = self.p.wait(timeout=30)
@@ -83,6 +94,26 @@ def load_error(folder, *extra):
     return int(code), msg
 
 
+def check_speed(drv, tmp_path):
+    """Encoding 100 kB takes milliseconds, and 800 kB well under a second: a merge loop
+    that rescans the text (as run.c's does) needs seconds already for 100k symbols. The
+    bounds are loose because the machine is shared (the best of several runs counts).
+    The 8x text must give exactly 8x the tokens (the corpus ends with a newline, so the
+    copies do not interact)."""
+    with open(CORPUS, encoding="utf-8") as f:
+        corpus = f.read()
+    small, big = tmp_path / "100k.txt", tmp_path / "800k.txt"
+    text = (corpus * (100_000 // len(corpus.encode()) + 1))
+    small.write_text(text, encoding="utf-8")
+    big.write_text(text * 8, encoding="utf-8")
+    n1, t1, ms1 = drv.bench(str(small), 10)
+    n8, t8, ms8 = drv.bench(str(big), 2)
+    assert n1 >= 100_000 and n8 == 8 * n1 and t8 == 8 * t1
+    print(f"encode {n1} bytes -> {t1} tokens: {ms1:.2f} ms; {n8} bytes: {ms8:.2f} ms")
+    assert ms1 < 100, f"100 kB took {ms1} ms"
+    assert ms8 < 1000, f"800 kB took {ms8} ms"
+
+
 def corpus_lines():
     with open(CORPUS, encoding="utf-8") as f:
         return [line for line in f.read().split("\n") if line]
@@ -101,5 +132,5 @@ TRICKY = [
     "안녕하세요", "😀😃😄", "👨‍👩‍👧‍👦", "🇫🇷🇯🇵", "👍🏻👍🏿", "e\u0301 a\u0308 n\u0303",
     "Z\u0324\u0354\u0345a\u0334", "ﬁ ﬂ ½ ¹²³", "\u200b\u00ad\ufeff", "\u3000full\u3000width",
     "Ωmega ∑ ∫ ≈ ≠ ∞", "𝔘𝔫𝔦𝔠𝔬𝔡𝔢 𝕥𝕖𝕩𝕥", "ꙮ ꙮ", "\u0000nul\u0000", "\x7f\x01\x1f",
-    "<s>", "</s>", "<unk>", "<0x41>", "▁", "▁▁a", "a▁b", "ab" * 50, " " * 40, "x" * 300,
+    "<s>", "</s>", "<unk>", "<0x41>", "▁", "▁▁a", "a▁b", "a▁ b", "x ▁▁ ▁y", "▁ ▁", "ab" * 50, " " * 40, "x" * 300,
 ]
