@@ -115,11 +115,8 @@ fuzz:
 	    tests/fuzz/corpus/$${n#fuzz_} || exit 1; done
 
 test-e2e: $(BUILD)/modeld $(BUILD)/tests/eval_driver $(BUILD)/tests/tok_driver
-	MODELD_BIN=$(BUILD)/modeld EVAL_DRIVER=$(BUILD)/tests/eval_driver \
-	  $(PYTHON) -m pytest -q tests/e2e tests/eval
-# A run of its own: tests/tokenizer has its own conftest.py, and the two cannot share one
-# pytest process (both are imported as the module "conftest").
-	TOK_DRIVER=$(BUILD)/tests/tok_driver $(PYTHON) -m pytest -q tests/tokenizer
+	MODELD_BIN=$(BUILD)/modeld EVAL_DRIVER=$(BUILD)/tests/eval_driver TOK_DRIVER=$(BUILD)/tests/tok_driver \
+	  $(PYTHON) -m pytest -q tests/e2e tests/eval tests/tokenizer
 
 asan: deps
 	$(MAKE) MODE=asan test-unit test-e2e
