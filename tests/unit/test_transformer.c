@@ -204,10 +204,19 @@ static double check_fixture(const fixture_t *fx, size_t n_threads)
         size_t B = ref.n_cases;
         mdl_tf_seq_t *seqs[8] = {0};
         int32_t next[8];
+        int32_t all_ids[8 * 64];
+        size_t counts[8], n_all = 0;
+        /* the prompts go in together too: one mdl_tf_step over all of them */
         for (size_t b = 0; b < B; b++) {
             CHECK_EQ_INT(mdl_tf_seq_new(m, 0, &seqs[b], &err), 0);
-            CHECK_EQ_INT(mdl_tf_prefill(run, seqs[b], ref.cases[b].ids, ref.cases[b].n, logits + b * V,
-                                        false, &err), 0);
+            memcpy(all_ids + n_all, ref.cases[b].ids, ref.cases[b].n * sizeof *all_ids);
+            n_all += counts[b] = ref.cases[b].n;
+        }
+        CHECK_EQ_INT(mdl_tf_step(run, seqs, all_ids, counts, B, logits, &err), 0);
+        for (size_t b = 0; b < B; b++) {
+            double d = max_diff(logits + b * V, ref.cases[b].last_logits, V);
+            CHECK(d <= TOL);
+            worst = fmax(worst, d);
         }
         for (size_t step = 0; step < 20; step++) {
             for (size_t b = 0; b < B; b++) {
@@ -582,6 +591,25 @@ static void test_runtime_errors(void)
     CHECK_EQ_INT(mdl_tf_decode(run, &s, &two[1], 1, logits, &err), -E2BIG);
     CHECK(strstr(err.msg, "sequence 0 is full: the context length of 8 tokens is reached") != NULL);
     CHECK_EQ_INT(mdl_tf_seq_len(s), 8);
+    /* mdl_tf_step: counts checked, capacity per sequence named */
+    {
+        size_t counts[2] = {1, 0};
+        mdl_tf_seq_t *one[1] = {s};
+        CHECK_EQ_INT(mdl_tf_step(run, one, ids, counts, 1, logits, &err), -E2BIG);
+        CHECK(strstr(err.msg, "sequence 0 is full") != NULL);
+        CHECK_EQ_INT(mdl_tf_seq_new(m, 4, &s2, &err), 0);
+        one[0] = s2;
+        counts[0] = 5;
+        CHECK_EQ_INT(mdl_tf_step(run, one, ids, counts, 1, logits, &err), -E2BIG);
+        CHECK(strstr(err.msg, "sequence 0: 5 tokens at position 0 exceed the context length of 4 tokens") != NULL);
+        counts[0] = 0;
+        CHECK_EQ_INT(mdl_tf_step(run, one, ids, counts, 1, logits, &err), -EINVAL);
+        counts[0] = 2000;
+        CHECK_EQ_INT(mdl_tf_step(run, one, ids, counts, 1, logits, &err), -EINVAL);
+        CHECK(strstr(err.msg, "1024 in all") != NULL);
+        CHECK_EQ_INT(mdl_tf_seq_len(s2), 0);
+        s2 = mdl_tf_seq_free(s2);
+    }
     /* a batch naming one sequence twice */
     CHECK_EQ_INT(mdl_tf_seq_new(m, 0, &s2, &err), 0);
     pair[0] = s2;
@@ -633,6 +661,48 @@ static void test_prefill_chunks(void)
     mdl_tf_free(m);
     free(la);
     free(lb);
+}
+
+/* A running sequence's next token and a new prompt in one mdl_tf_step give what a decode
+ * step and a prefill give separately. */
+static void test_step_mixed(void)
+{
+    mdl_tf_model_t *m = NULL;
+    mdl_tf_runner_t *run = NULL;
+    mdl_tf_seq_t *a = NULL, *b = NULL, *pair[2];
+    mdl_err_t err = {0};
+    int32_t prompt_a[5] = {1, 17, 300, 42, 7}, prompt_b[6] = {1, 2, 3, 500, 511, 0}, next = 99;
+    int32_t mixed[7];
+    size_t counts[2] = {1, 6};
+    float *alone = malloc(2 * 512 * sizeof *alone), *both = malloc(2 * 512 * sizeof *both);
+
+    CHECK_EQ_INT(mdl_tf_load(FIX "/tiny_llama", 0, &m, &err), 0);
+    CHECK_EQ_INT(mdl_tf_runner_new(2, &run, &err), 0);
+    CHECK_EQ_INT(mdl_tf_seq_new(m, 0, &a, &err), 0);
+    CHECK_EQ_INT(mdl_tf_seq_new(m, 0, &b, &err), 0);
+    CHECK_EQ_INT(mdl_tf_prefill(run, a, prompt_a, 5, alone, false, &err), 0);
+    CHECK_EQ_INT(mdl_tf_decode(run, &a, &next, 1, alone, &err), 0);
+    CHECK_EQ_INT(mdl_tf_prefill(run, b, prompt_b, 6, alone + 512, false, &err), 0);
+    mdl_tf_seq_truncate(a, 5);
+    mdl_tf_seq_truncate(b, 0);
+    mixed[0] = next;
+    memcpy(mixed + 1, prompt_b, sizeof prompt_b);
+    pair[0] = a;
+    pair[1] = b;
+    CHECK_EQ_INT(mdl_tf_step(run, pair, mixed, counts, 2, both, &err), 0);
+    CHECK_EQ_INT(mdl_tf_seq_len(a), 6);
+    CHECK_EQ_INT(mdl_tf_seq_len(b), 6);
+    for (int i = 0; i < 2 * 512; i++)
+        CHECK_NEAR(both[i], alone[i], 1e-5);
+    mixed[3] = 512;
+    CHECK_EQ_INT(mdl_tf_step(run, pair, mixed, counts, 2, both, &err), -ERANGE);
+    CHECK(strstr(err.msg, "token id 512 at index 3") != NULL);
+    mdl_tf_seq_free(a);
+    mdl_tf_seq_free(b);
+    mdl_tf_runner_free(run);
+    mdl_tf_free(m);
+    free(alone);
+    free(both);
 }
 
 /* ---- shards: the fixture's tensors split over two files + an index ---- */
@@ -826,6 +896,7 @@ int main(void)
     RUN(test_fixtures_portable);
     RUN(test_runtime_errors);
     RUN(test_prefill_chunks);
+    RUN(test_step_mixed);
     RUN(test_bad_safetensors);
     RUN(test_bad_llama2c);
     RUN(test_shards_and_kind);
