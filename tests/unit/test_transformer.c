@@ -663,6 +663,57 @@ static void test_prefill_chunks(void)
     free(lb);
 }
 
+/* A prompt longer than MDL_TF_PREFILL_CHUNK runs in several passes: every position's
+ * logits (all_positions) match decoding token by token. tiny_llama has no position table,
+ * so its config can claim a longer context. */
+static void test_prefill_long(void)
+{
+    enum { N = MDL_TF_PREFILL_CHUNK + 72 };
+    mdl_tf_model_t *m = NULL;
+    mdl_tf_runner_t *run = NULL;
+    mdl_tf_seq_t *a = NULL, *b = NULL;
+    mdl_err_t err = {0};
+    int32_t ids[N];
+    float *all = malloc((size_t)N * 512 * sizeof *all), *one = malloc(512 * sizeof *one), *last = malloc(512 * sizeof *last);
+    double d = 0;
+
+    clear_tmp();
+    put_config("tiny_llama", "\"max_position_embeddings\": 128", "\"max_position_embeddings\": 256");
+    put_weights("tiny_llama", NULL, NULL);
+    for (int i = 0; i < N; i++)
+        ids[i] = (int32_t)((i * 131 + 7) % 512);
+    CHECK_EQ_INT(mdl_tf_load(tmpdir, 0, &m, &err), 0);
+    CHECK_EQ_INT(mdl_tf_runner_new(2, &run, &err), 0);
+    if (!m || !run)
+        goto out;
+    CHECK_EQ_INT(mdl_tf_context(m), 256);
+    CHECK_EQ_INT(mdl_tf_seq_new(m, 0, &a, &err), 0);
+    CHECK_EQ_INT(mdl_tf_seq_new(m, 0, &b, &err), 0);
+    CHECK_EQ_INT(mdl_tf_prefill(run, a, ids, N, all, true, &err), 0);
+    CHECK_EQ_INT(mdl_tf_seq_len(a), N);
+    for (int i = 0; i < N; i++) {
+        CHECK_EQ_INT(mdl_tf_decode(run, &b, &ids[i], 1, one, &err), 0);
+        for (int j = 0; j < 512; j++)
+            d = fmax(d, fabs(all[(size_t)i * 512 + j] - one[j]));
+        CHECK_EQ_INT(argmax(all + (size_t)i * 512, 512), argmax(one, 512));
+    }
+    CHECK(d < 1e-4);
+    /* the last-position form gives the same last row */
+    mdl_tf_seq_truncate(a, 0);
+    CHECK_EQ_INT(mdl_tf_prefill(run, a, ids, N, last, false, &err), 0);
+    for (int j = 0; j < 512; j++)
+        CHECK_NEAR(last[j], all[(size_t)(N - 1) * 512 + j], 1e-5);
+out:
+    mdl_tf_seq_free(a);
+    mdl_tf_seq_free(b);
+    mdl_tf_runner_free(run);
+    mdl_tf_free(m);
+    free(all);
+    free(one);
+    free(last);
+    clear_tmp();
+}
+
 /* A running sequence's next token and a new prompt in one mdl_tf_step give what a decode
  * step and a prefill give separately. */
 static void test_step_mixed(void)
@@ -897,6 +948,7 @@ int main(void)
     RUN(test_runtime_errors);
     RUN(test_prefill_chunks);
     RUN(test_step_mixed);
+    RUN(test_prefill_long);
     RUN(test_bad_safetensors);
     RUN(test_bad_llama2c);
     RUN(test_shards_and_kind);
