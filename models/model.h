@@ -112,6 +112,7 @@ bool mdl_model_is_tabular(const mdl_model_t *m);
  * models/transformer/transformer.h), or NULL for every other kind. Lives as long as m. */
 struct mdl_tf_model;
 const struct mdl_tf_model *mdl_model_transformer(const mdl_model_t *m);
+
 size_t mdl_model_output_width(const mdl_model_t *m, mdl_output_t kind);
 int mdl_model_score(const mdl_model_t *m, const double *rows, size_t n_rows, mdl_output_t kind,
                     double *out, mdl_err_t *reterr);
