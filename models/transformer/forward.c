@@ -1,7 +1,8 @@
 /* The forward pass over a batch of rows. A row is one token of one sequence at one
  * position: prefill passes the prompt's tokens of one sequence, decode one token of each of
- * B sequences. Either way every matmul multiplies each weight matrix by all rows at once,
- * so the weights (the memory traffic that bounds speed) are read once per pass. */
+ * B sequences, a step any mix of the two. Every matmul multiplies each weight matrix by all
+ * rows at once, so the weights (the memory traffic that bounds speed) are read once per
+ * pass; attention then runs per (row, head) against that row's own sequence cache. */
 #include <math.h>
 #include <stdatomic.h>
 #include <stdlib.h>
