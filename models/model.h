@@ -119,6 +119,7 @@ bool mdl_model_is_tabular(const mdl_model_t *m);
  * Lives as long as m. */
 typedef struct mdl_lm mdl_lm_t;
 const mdl_lm_t *mdl_model_lm(const mdl_model_t *m);
+
 size_t mdl_model_output_width(const mdl_model_t *m, mdl_output_t kind);
 int mdl_model_score(const mdl_model_t *m, const double *rows, size_t n_rows, mdl_output_t kind,
                     double *out, mdl_err_t *reterr);

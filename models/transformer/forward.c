@@ -1,7 +1,8 @@
 /* The forward pass over a batch of rows. A row is one token of one sequence at one
  * position: prefill passes the prompt's tokens of one sequence, decode one token of each of
- * B sequences. Either way every matmul multiplies each weight matrix by all rows at once,
- * so the weights (the memory traffic that bounds speed) are read once per pass. */
+ * B sequences, a step any mix of the two. Every matmul multiplies each weight matrix by all
+ * rows at once, so the weights (the memory traffic that bounds speed) are read once per
+ * pass; attention then runs per (row, head) against that row's own sequence cache. */
 #include <math.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@ struct mdl_tf_runner {
     size_t buf_floats;
     mdl_tf_seq_t **row_seq;  /* per row */
     size_t *row_pos;
+    size_t *out_rows;        /* rows whose logits a step returns */
     size_t rows_cap;
 };
 
@@ -257,7 +259,10 @@ static int layout(mdl_tf_runner_t *run, const mdl_tf_model_t *m, size_t R, pass_
         size_t *ps = realloc(run->row_pos, R * sizeof *ps);
         if (ps)
             run->row_pos = ps;
-        if (!s || !ps)
+        size_t *os = realloc(run->out_rows, R * sizeof *os);
+        if (os)
+            run->out_rows = os;
+        if (!s || !ps || !os)
             return -ENOMEM;
         run->rows_cap = R;
     }
@@ -276,9 +281,11 @@ static int layout(mdl_tf_runner_t *run, const mdl_tf_model_t *m, size_t R, pass_
     return 0;
 }
 
-/* Runs rows p->seq/pos with tokens; writes logits for rows [lo, R) to logits (row-major,
- * vocab each). The caches of the sequences receive K/V at the rows' positions. */
-static void forward(pass_t *p, const int32_t *tokens, size_t lo, float *logits)
+/* Runs rows p->seq/pos with tokens; writes the logits of n_out rows to logits (row-major,
+ * vocab each): rows out_rows[0..n_out), or the last n_out rows if out_rows is NULL. The
+ * caches of the sequences receive K/V at the rows' positions. */
+static void forward(pass_t *p, const int32_t *tokens, const size_t *out_rows, size_t n_out,
+                    float *logits)
 {
     const mdl_tf_model_t *m = p->m;
     const mdl_tf_config_t *c = &m->cfg;
@@ -339,10 +346,13 @@ static void forward(pass_t *p, const int32_t *tokens, size_t lo, float *logits)
         }
         matmul1(run, &L->w_down, L->b_down, p->hb, hid, p->x, dim, R, true);
     }
-    if (!logits || lo >= R)
+    if (!logits || !n_out)
         return;
-    norm_rows(p, p->xb, wide, m->final_norm, m->final_norm_b, lo, R);
-    matmul1(run, &m->lm_head, NULL, p->xb, wide, logits, c->vocab_size, R - lo, false);
+    for (size_t k = 0; k < n_out; k++) {
+        size_t r = out_rows ? out_rows[k] : R - n_out + k;
+        norm_rows(p, p->xb + k * wide, wide, m->final_norm, m->final_norm_b, r, r + 1);
+    }
+    matmul1(run, &m->lm_head, NULL, p->xb, wide, logits, c->vocab_size, n_out, false);
 }
 
 /* ---- sequences ---- */
@@ -428,6 +438,7 @@ mdl_tf_runner_t *mdl_tf_runner_free(mdl_tf_runner_t *run)
         free(run->buf);
         free(run->row_seq);
         free(run->row_pos);
+        free(run->out_rows);
         free(run);
     }
     return NULL;
@@ -474,47 +485,76 @@ int mdl_tf_prefill(mdl_tf_runner_t *run, mdl_tf_seq_t *s, const int32_t *tokens,
             p.pos[i] = s->len + i;
         }
         if (all_positions)
-            forward(&p, tokens + done, 0, logits ? logits + done * V : NULL);
+            forward(&p, tokens + done, NULL, R, logits ? logits + done * V : NULL);
         else
-            forward(&p, tokens + done, last ? R - 1 : R, last ? logits : NULL);
+            forward(&p, tokens + done, NULL, last ? 1 : 0, last ? logits : NULL);
         s->len += R;
         done += R;
     }
     return 0;
 }
 
-int mdl_tf_decode(mdl_tf_runner_t *run, mdl_tf_seq_t *const *seqs, const int32_t *tokens,
-                  size_t n_seqs, float *logits, mdl_err_t *reterr)
+/* A batched pass over several sequences, counts[i] tokens each (NULL = one each), logits
+ * for the last token of each. Everything is checked before anything changes. */
+static int step(mdl_tf_runner_t *run, mdl_tf_seq_t *const *seqs, const int32_t *tokens,
+                const size_t *counts, size_t n_seqs, float *logits, mdl_err_t *reterr)
 {
     const mdl_tf_model_t *m;
+    size_t total = 0, row = 0;
     pass_t p;
     int r;
 
     if (n_seqs == 0 || n_seqs > MDL_TF_MAX_BATCH)
-        return mdl_err_set(reterr, -EINVAL, "a decode step takes 1..%d sequences, got %zu",
+        return mdl_err_set(reterr, -EINVAL, "a step takes 1..%d sequences, got %zu",
                            MDL_TF_MAX_BATCH, n_seqs);
     m = seqs[0]->model;
-    if ((r = check_tokens(m, tokens, n_seqs, reterr)) < 0)
-        return r;
     for (size_t i = 0; i < n_seqs; i++) {
+        size_t n = counts ? counts[i] : 1;
         if (seqs[i]->model != m)
             return mdl_err_set(reterr, -EINVAL, "sequence %zu belongs to another model", i);
-        if (seqs[i]->len >= seqs[i]->cap)
+        if (n == 0 || n > MDL_TF_MAX_STEP_TOKENS - total)
+            return mdl_err_set(reterr, -EINVAL,
+                               "a step takes 1..%d tokens per sequence and %d in all (sequence %zu)",
+                               MDL_TF_MAX_STEP_TOKENS, MDL_TF_MAX_STEP_TOKENS, i);
+        if (seqs[i]->len == seqs[i]->cap)
             return mdl_err_set(reterr, -E2BIG,
                                "sequence %zu is full: the context length of %zu tokens is reached",
                                i, seqs[i]->cap);
+        if (n > seqs[i]->cap - seqs[i]->len)
+            return mdl_err_set(reterr, -E2BIG,
+                               "sequence %zu: %zu tokens at position %zu exceed the context length "
+                               "of %zu tokens", i, n, seqs[i]->len, seqs[i]->cap);
         for (size_t j = 0; j < i; j++)
             if (seqs[j] == seqs[i])
                 return mdl_err_set(reterr, -EINVAL, "sequence %zu appears twice in the batch", i);
+        total += n;
     }
-    if (layout(run, m, n_seqs, &p) < 0)
-        return mdl_err_set(reterr, -ENOMEM, "out of memory for a batch of %zu sequences", n_seqs);
+    if ((r = check_tokens(m, tokens, total, reterr)) < 0)
+        return r;
+    if (layout(run, m, total, &p) < 0)
+        return mdl_err_set(reterr, -ENOMEM, "out of memory for a batch of %zu tokens", total);
     for (size_t i = 0; i < n_seqs; i++) {
-        p.seq[i] = seqs[i];
-        p.pos[i] = seqs[i]->len;
+        size_t n = counts ? counts[i] : 1;
+        for (size_t j = 0; j < n; j++, row++) {
+            p.seq[row] = seqs[i];
+            p.pos[row] = seqs[i]->len + j;
+        }
+        run->out_rows[i] = row - 1;
     }
-    forward(&p, tokens, 0, logits);
+    forward(&p, tokens, run->out_rows, n_seqs, logits);
     for (size_t i = 0; i < n_seqs; i++)
-        seqs[i]->len++;
+        seqs[i]->len += counts ? counts[i] : 1;
     return 0;
+}
+
+int mdl_tf_decode(mdl_tf_runner_t *run, mdl_tf_seq_t *const *seqs, const int32_t *tokens,
+                  size_t n_seqs, float *logits, mdl_err_t *reterr)
+{
+    return step(run, seqs, tokens, NULL, n_seqs, logits, reterr);
+}
+
+int mdl_tf_step(mdl_tf_runner_t *run, mdl_tf_seq_t *const *seqs, const int32_t *tokens,
+                const size_t *counts, size_t n_seqs, float *logits, mdl_err_t *reterr)
+{
+    return step(run, seqs, tokens, counts, n_seqs, logits, reterr);
 }

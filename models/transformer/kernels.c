@@ -156,6 +156,73 @@ AVX INLINE float dot_row(const void *w, const float *x, size_t cols, mdl_dtype_t
     return hsum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3))) + tail(w, x, i, cols, t);
 }
 
+/* One row times nb <= 8 inputs (nb a constant at each call site): each weight vector is
+ * loaded once and feeds nb FMAs, and the row is streamed front to back, so for a decode
+ * batch the weights are read from memory exactly once while the arithmetic overlaps the
+ * stream (the inputs stay in L1). */
+AVX INLINE void row_multi(const void *w, const float *x, size_t xs, size_t cols, mdl_dtype_t t,
+                          size_t nb, float *out)
+{
+    __m256 a[8];
+    size_t i = 0;
+
+#pragma GCC unroll 8
+    for (size_t k = 0; k < nb; k++)
+        a[k] = _mm256_setzero_ps();
+    for (; i + 8 <= cols; i += 8) {
+        __m256 wv = load8(w, i, t);
+#pragma GCC unroll 8
+        for (size_t k = 0; k < nb; k++)
+            a[k] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + k * xs + i), a[k]);
+    }
+#pragma GCC unroll 8
+    for (size_t k = 0; k < nb; k++)
+        out[k] = hsum(a[k]) + tail(w, x + k * xs, i, cols, t);
+}
+
+/* A decode batch (B <= 8): row by row, all inputs at once. (Measured on weights streamed
+ * from memory, 8 inputs: ~35-40 GFLOP per CPU-second against ~30 for the 4 x 2 blocks and
+ * for 2 rows x 4 inputs; from L1 the 4 x 2 blocks win, which is why prefill uses them.) */
+AVX INLINE void matmul_rows(const mdl_tf_mat_t *W, const float *bias, const float *x, size_t xs,
+                            float *y, size_t ys, size_t B, size_t r0, size_t r1, bool acc,
+                            mdl_dtype_t t)
+{
+    float out[8];
+    size_t r = r0;
+
+    for (; r < r1; r++) {
+        const void *w = row_ptr(W, r);
+        size_t b = 0;
+        if (B == 1) {
+            out[0] = dot_row(w, x, W->cols, t);
+            b = 1;
+        }
+        for (; b + 8 <= B; b += 8) {
+            row_multi(w, x + b * xs, xs, W->cols, t, 8, out);
+            for (size_t k = 0; k < 8; k++)
+                store(&y[(b + k) * ys + r], out[k], bias, r, acc);
+        }
+        if (B - b >= 4) {
+            row_multi(w, x + b * xs, xs, W->cols, t, 4, out);
+            for (size_t k = 0; k < 4; k++)
+                store(&y[(b + k) * ys + r], out[k], bias, r, acc);
+            b += 4;
+        }
+        if (B - b >= 2) {
+            row_multi(w, x + b * xs, xs, W->cols, t, 2, out);
+            for (size_t k = 0; k < 2; k++)
+                store(&y[(b + k) * ys + r], out[k], bias, r, acc);
+            b += 2;
+        }
+        if (B - b == 1) {
+            row_multi(w, x + b * xs, xs, W->cols, t, 1, out);
+            store(&y[b * ys + r], out[0], bias, r, acc);
+        } else if (B == 1) {
+            store(&y[r], out[0], bias, r, acc);
+        }
+    }
+}
+
 /* Register blocks: 4 weight rows x 2 inputs (8 accumulators), so each loaded weight vector
  * feeds 2 FMAs and each input vector 4; a lone input uses 4 rows x 1. */
 AVX INLINE void matmul_avx(const mdl_tf_mat_t *W, const float *bias, const float *x, size_t xs,
@@ -218,6 +285,10 @@ AVX INLINE void matmul_tiled(const mdl_tf_mat_t *W, const float *bias, const flo
                              float *y, size_t ys, size_t B, size_t r0, size_t r1, bool acc,
                              mdl_dtype_t t)
 {
+    if (B <= B_TILE) {
+        matmul_rows(W, bias, x, xs, y, ys, B, r0, r1, acc, t);
+        return;
+    }
     for (size_t b = 0; b < B; b += B_TILE)
         matmul_avx(W, bias, x + b * xs, xs, y + b * ys, ys, B - b < B_TILE ? B - b : B_TILE, r0, r1,
                    acc, t);

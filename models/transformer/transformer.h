@@ -38,8 +38,9 @@
 
 /* Prompt rows processed per weight pass in prefill (longer prompts take several). */
 #define MDL_TF_PREFILL_CHUNK 128
-/* Most sequences one decode step takes. */
+/* Most sequences one decode step takes; most tokens one mdl_tf_step takes in all. */
 #define MDL_TF_MAX_BATCH 256
+#define MDL_TF_MAX_STEP_TOKENS 1024
 
 typedef struct mdl_tf_model mdl_tf_model_t;
 typedef struct mdl_tf_seq mdl_tf_seq_t;
@@ -101,5 +102,14 @@ int mdl_tf_prefill(mdl_tf_runner_t *r, mdl_tf_seq_t *s, const int32_t *tokens, s
  * -EINVAL empty batch, a sequence twice or of another model, -ENOMEM. */
 int mdl_tf_decode(mdl_tf_runner_t *r, mdl_tf_seq_t *const *seqs, const int32_t *tokens,
                   size_t n_seqs, float *logits, mdl_err_t *reterr);
+
+/* The general step, for continuous batching that admits a new prompt (or a chunk of it)
+ * into the same weight pass as the running sequences' next tokens: appends counts[i] >= 1
+ * tokens to seqs[i] (tokens holds them concatenated in sequence order; at most
+ * MDL_TF_MAX_STEP_TOKENS in all) and writes the logits after the last token of each
+ * sequence to logits + i * vocab. mdl_tf_decode is this with every count 1. Errors as for
+ * mdl_tf_decode (token indexes count across the concatenation); nothing changes on error. */
+int mdl_tf_step(mdl_tf_runner_t *r, mdl_tf_seq_t *const *seqs, const int32_t *tokens,
+                const size_t *counts, size_t n_seqs, float *logits, mdl_err_t *reterr);
 
 #endif

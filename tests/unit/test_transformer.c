@@ -205,10 +205,19 @@ static double check_fixture(const fixture_t *fx, size_t n_threads)
         size_t B = ref.n_cases;
         mdl_tf_seq_t *seqs[8] = {0};
         int32_t next[8];
+        int32_t all_ids[8 * 64];
+        size_t counts[8], n_all = 0;
+        /* the prompts go in together too: one mdl_tf_step over all of them */
         for (size_t b = 0; b < B; b++) {
             CHECK_EQ_INT(mdl_tf_seq_new(m, 0, &seqs[b], &err), 0);
-            CHECK_EQ_INT(mdl_tf_prefill(run, seqs[b], ref.cases[b].ids, ref.cases[b].n, logits + b * V,
-                                        false, &err), 0);
+            memcpy(all_ids + n_all, ref.cases[b].ids, ref.cases[b].n * sizeof *all_ids);
+            n_all += counts[b] = ref.cases[b].n;
+        }
+        CHECK_EQ_INT(mdl_tf_step(run, seqs, all_ids, counts, B, logits, &err), 0);
+        for (size_t b = 0; b < B; b++) {
+            double d = max_diff(logits + b * V, ref.cases[b].last_logits, V);
+            CHECK(d <= TOL);
+            worst = fmax(worst, d);
         }
         for (size_t step = 0; step < 20; step++) {
             for (size_t b = 0; b < B; b++) {
@@ -583,6 +592,25 @@ static void test_runtime_errors(void)
     CHECK_EQ_INT(mdl_tf_decode(run, &s, &two[1], 1, logits, &err), -E2BIG);
     CHECK(strstr(err.msg, "sequence 0 is full: the context length of 8 tokens is reached") != NULL);
     CHECK_EQ_INT(mdl_tf_seq_len(s), 8);
+    /* mdl_tf_step: counts checked, capacity per sequence named */
+    {
+        size_t counts[2] = {1, 0};
+        mdl_tf_seq_t *one[1] = {s};
+        CHECK_EQ_INT(mdl_tf_step(run, one, ids, counts, 1, logits, &err), -E2BIG);
+        CHECK(strstr(err.msg, "sequence 0 is full") != NULL);
+        CHECK_EQ_INT(mdl_tf_seq_new(m, 4, &s2, &err), 0);
+        one[0] = s2;
+        counts[0] = 5;
+        CHECK_EQ_INT(mdl_tf_step(run, one, ids, counts, 1, logits, &err), -E2BIG);
+        CHECK(strstr(err.msg, "sequence 0: 5 tokens at position 0 exceed the context length of 4 tokens") != NULL);
+        counts[0] = 0;
+        CHECK_EQ_INT(mdl_tf_step(run, one, ids, counts, 1, logits, &err), -EINVAL);
+        counts[0] = 2000;
+        CHECK_EQ_INT(mdl_tf_step(run, one, ids, counts, 1, logits, &err), -EINVAL);
+        CHECK(strstr(err.msg, "1024 in all") != NULL);
+        CHECK_EQ_INT(mdl_tf_seq_len(s2), 0);
+        s2 = mdl_tf_seq_free(s2);
+    }
     /* a batch naming one sequence twice */
     CHECK_EQ_INT(mdl_tf_seq_new(m, 0, &s2, &err), 0);
     pair[0] = s2;
@@ -634,6 +662,99 @@ static void test_prefill_chunks(void)
     mdl_tf_free(m);
     free(la);
     free(lb);
+}
+
+/* A prompt longer than MDL_TF_PREFILL_CHUNK runs in several passes: every position's
+ * logits (all_positions) match decoding token by token. tiny_llama has no position table,
+ * so its config can claim a longer context. */
+static void test_prefill_long(void)
+{
+    enum { N = MDL_TF_PREFILL_CHUNK + 72 };
+    mdl_tf_model_t *m = NULL;
+    mdl_tf_runner_t *run = NULL;
+    mdl_tf_seq_t *a = NULL, *b = NULL;
+    mdl_err_t err = {0};
+    int32_t ids[N];
+    float *all = malloc((size_t)N * 512 * sizeof *all), *one = malloc(512 * sizeof *one), *last = malloc(512 * sizeof *last);
+    double d = 0;
+
+    clear_tmp();
+    put_config("tiny_llama", "\"max_position_embeddings\": 128", "\"max_position_embeddings\": 256");
+    put_weights("tiny_llama", NULL, NULL);
+    for (int i = 0; i < N; i++)
+        ids[i] = (int32_t)((i * 131 + 7) % 512);
+    CHECK_EQ_INT(mdl_tf_load(tmpdir, 0, &m, &err), 0);
+    CHECK_EQ_INT(mdl_tf_runner_new(2, &run, &err), 0);
+    if (!m || !run)
+        goto out;
+    CHECK_EQ_INT(mdl_tf_context(m), 256);
+    CHECK_EQ_INT(mdl_tf_seq_new(m, 0, &a, &err), 0);
+    CHECK_EQ_INT(mdl_tf_seq_new(m, 0, &b, &err), 0);
+    CHECK_EQ_INT(mdl_tf_prefill(run, a, ids, N, all, true, &err), 0);
+    CHECK_EQ_INT(mdl_tf_seq_len(a), N);
+    for (int i = 0; i < N; i++) {
+        CHECK_EQ_INT(mdl_tf_decode(run, &b, &ids[i], 1, one, &err), 0);
+        for (int j = 0; j < 512; j++)
+            d = fmax(d, fabs(all[(size_t)i * 512 + j] - one[j]));
+        CHECK_EQ_INT(argmax(all + (size_t)i * 512, 512), argmax(one, 512));
+    }
+    CHECK(d < 1e-4);
+    /* the last-position form gives the same last row */
+    mdl_tf_seq_truncate(a, 0);
+    CHECK_EQ_INT(mdl_tf_prefill(run, a, ids, N, last, false, &err), 0);
+    for (int j = 0; j < 512; j++)
+        CHECK_NEAR(last[j], all[(size_t)(N - 1) * 512 + j], 1e-5);
+out:
+    mdl_tf_seq_free(a);
+    mdl_tf_seq_free(b);
+    mdl_tf_runner_free(run);
+    mdl_tf_free(m);
+    free(all);
+    free(one);
+    free(last);
+    clear_tmp();
+}
+
+/* A running sequence's next token and a new prompt in one mdl_tf_step give what a decode
+ * step and a prefill give separately. */
+static void test_step_mixed(void)
+{
+    mdl_tf_model_t *m = NULL;
+    mdl_tf_runner_t *run = NULL;
+    mdl_tf_seq_t *a = NULL, *b = NULL, *pair[2];
+    mdl_err_t err = {0};
+    int32_t prompt_a[5] = {1, 17, 300, 42, 7}, prompt_b[6] = {1, 2, 3, 500, 511, 0}, next = 99;
+    int32_t mixed[7];
+    size_t counts[2] = {1, 6};
+    float *alone = malloc(2 * 512 * sizeof *alone), *both = malloc(2 * 512 * sizeof *both);
+
+    CHECK_EQ_INT(mdl_tf_load(FIX "/tiny_llama", 0, &m, &err), 0);
+    CHECK_EQ_INT(mdl_tf_runner_new(2, &run, &err), 0);
+    CHECK_EQ_INT(mdl_tf_seq_new(m, 0, &a, &err), 0);
+    CHECK_EQ_INT(mdl_tf_seq_new(m, 0, &b, &err), 0);
+    CHECK_EQ_INT(mdl_tf_prefill(run, a, prompt_a, 5, alone, false, &err), 0);
+    CHECK_EQ_INT(mdl_tf_decode(run, &a, &next, 1, alone, &err), 0);
+    CHECK_EQ_INT(mdl_tf_prefill(run, b, prompt_b, 6, alone + 512, false, &err), 0);
+    mdl_tf_seq_truncate(a, 5);
+    mdl_tf_seq_truncate(b, 0);
+    mixed[0] = next;
+    memcpy(mixed + 1, prompt_b, sizeof prompt_b);
+    pair[0] = a;
+    pair[1] = b;
+    CHECK_EQ_INT(mdl_tf_step(run, pair, mixed, counts, 2, both, &err), 0);
+    CHECK_EQ_INT(mdl_tf_seq_len(a), 6);
+    CHECK_EQ_INT(mdl_tf_seq_len(b), 6);
+    for (int i = 0; i < 2 * 512; i++)
+        CHECK_NEAR(both[i], alone[i], 1e-5);
+    mixed[3] = 512;
+    CHECK_EQ_INT(mdl_tf_step(run, pair, mixed, counts, 2, both, &err), -ERANGE);
+    CHECK(strstr(err.msg, "token id 512 at index 3") != NULL);
+    mdl_tf_seq_free(a);
+    mdl_tf_seq_free(b);
+    mdl_tf_runner_free(run);
+    mdl_tf_free(m);
+    free(alone);
+    free(both);
 }
 
 /* ---- shards: the fixture's tensors split over two files + an index ---- */
@@ -827,6 +948,8 @@ int main(void)
     RUN(test_fixtures_portable);
     RUN(test_runtime_errors);
     RUN(test_prefill_chunks);
+    RUN(test_step_mixed);
+    RUN(test_prefill_long);
     RUN(test_bad_safetensors);
     RUN(test_bad_llama2c);
     RUN(test_shards_and_kind);
