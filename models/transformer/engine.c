@@ -21,6 +21,8 @@ struct mdl_gen_seq {
     mdl_tf_seq_t *kv;
     mdl_sampler_t *sampler;
     int32_t next_token;          /* fed to the next decode step */
+    size_t fed;                  /* prompt tokens in the KV cache so far */
+    double t_prefill;            /* when the prompt's first chunk ran */
     bool done;                   /* finished; the engine lets go when it unlinks it */
 
     /* Under lock: what readers see. */
@@ -46,9 +48,15 @@ struct mdl_gen_engine {
     mdl_gen_seq_t *active;                     /* engine thread only */
     float *logits;                             /* max_active x vocab */
     mdl_tf_seq_t **batch_kv;
-    int32_t *batch_tok;
+    size_t *batch_count;                       /* tokens per sequence in the step */
+    int32_t *batch_tok;                        /* MDL_TF_MAX_STEP_TOKENS */
     mdl_gen_seq_t **batch_seq;
 };
+
+/* Prompt tokens one step takes, across the sequences still reading their prompt: enough
+ * to keep the weight pass busy, few enough that the running sequences' next token is not
+ * held up long by someone else's long prompt. */
+#define PROMPT_TOKENS_PER_STEP MDL_TF_PREFILL_CHUNK
 
 double mdl_gen_now(void)
 {
@@ -150,11 +158,11 @@ static bool seq_step(mdl_gen_engine_t *e, mdl_gen_seq_t *s, float *logits)
     return true;
 }
 
-/* Runs the prompt of a newly admitted sequence and samples its first token. */
+/* Readies a newly admitted sequence: its sampler and KV cache (the prompt runs in the
+ * steps). false if it failed (then finished). */
 static bool seq_start(mdl_gen_engine_t *e, mdl_gen_seq_t *s)
 {
     mdl_err_t err = {0};
-    double t0 = mdl_gen_now();
 
     s->sampler = mdl_sampler_new(&s->params.sampling, e->vocab);
     if (!s->sampler) {
@@ -163,39 +171,67 @@ static bool seq_start(mdl_gen_engine_t *e, mdl_gen_seq_t *s)
     }
     for (size_t i = 0; i < s->n_prompt; i++)
         mdl_sampler_observe(s->sampler, s->prompt[i], false);
-    if (mdl_tf_seq_new(e->m, s->n_prompt + s->params.max_tokens, &s->kv, &err) < 0 ||
-        mdl_tf_prefill(e->runner, s->kv, s->prompt, s->n_prompt, e->logits, false, &err) < 0)
+    if (mdl_tf_seq_new(e->m, s->n_prompt + s->params.max_tokens, &s->kv, &err) < 0)
         goto fail;
-    pthread_mutex_lock(&s->lock);
-    s->st.prefill_s = mdl_gen_now() - t0;
-    pthread_mutex_unlock(&s->lock);
-    return seq_step(e, s, e->logits);
+    return true;
 fail:
     seq_finish(e, s, MDL_GEN_ERROR, &err);
     return false;
 }
 
-/* One decode step over every running sequence, in batches the logits buffer holds. */
-static void decode_running(mdl_gen_engine_t *e)
+/* One pass over the weights: every running sequence's next token, plus chunks of the
+ * prompts still being read (up to PROMPT_TOKENS_PER_STEP), in batches the logits buffer
+ * holds. Then each sequence that produced logits at the end of its input samples. */
+static void run_step(mdl_gen_engine_t *e)
 {
     mdl_gen_seq_t *s = e->active;
+    size_t prompt_budget = PROMPT_TOKENS_PER_STEP;
 
     while (s) {
-        size_t n = 0;
-        for (; s && n < e->max_active && n < MDL_TF_MAX_BATCH; s = s->next) {
+        size_t n = 0, n_tok = 0, cap = e->max_active < MDL_TF_MAX_BATCH ? e->max_active : MDL_TF_MAX_BATCH;
+        for (; s && n < cap; s = s->next) {
+            size_t count = 1;
+            if (s->fed < s->n_prompt) {
+                count = s->n_prompt - s->fed;
+                if (count > prompt_budget)
+                    count = prompt_budget;
+                if (count == 0 || n_tok + count > MDL_TF_MAX_STEP_TOKENS)
+                    continue; /* its prompt waits for a later step */
+                prompt_budget -= count;
+                memcpy(e->batch_tok + n_tok, s->prompt + s->fed, count * sizeof *e->batch_tok);
+                if (s->fed == 0)
+                    s->t_prefill = mdl_gen_now();
+            } else {
+                if (n_tok + 1 > MDL_TF_MAX_STEP_TOKENS)
+                    break;
+                e->batch_tok[n_tok] = s->next_token;
+            }
             e->batch_seq[n] = s;
             e->batch_kv[n] = s->kv;
-            e->batch_tok[n] = s->next_token;
+            e->batch_count[n] = count;
+            n_tok += count;
             n++;
         }
+        if (n == 0)
+            break;
         mdl_err_t err = {0};
-        if (mdl_tf_decode(e->runner, e->batch_kv, e->batch_tok, n, e->logits, &err) < 0) {
+        if (mdl_tf_step(e->runner, e->batch_kv, e->batch_tok, e->batch_count, n, e->logits, &err) < 0) {
             for (size_t i = 0; i < n; i++)
                 seq_finish(e, e->batch_seq[i], MDL_GEN_ERROR, &err);
             continue;
         }
-        for (size_t i = 0; i < n; i++)
-            seq_step(e, e->batch_seq[i], e->logits + i * e->vocab);
+        for (size_t i = 0; i < n; i++) {
+            mdl_gen_seq_t *q = e->batch_seq[i];
+            if (q->fed < q->n_prompt) {
+                q->fed += e->batch_count[i];
+                if (q->fed < q->n_prompt)
+                    continue; /* mid-prompt: these logits are not needed */
+                pthread_mutex_lock(&q->lock);
+                q->st.prefill_s = mdl_gen_now() - q->t_prefill;
+                pthread_mutex_unlock(&q->lock);
+            }
+            seq_step(e, q, e->logits + i * e->vocab);
+        }
     }
 }
 
@@ -230,12 +266,15 @@ static void *engine_main(void *arg)
         e->pending_head = e->pending_tail = NULL;
         pthread_mutex_unlock(&e->lock);
 
-        /* A prompt joins at this step: prefill it, then it decodes with the others. The
-         * new ones go first in the active list so the list keeps arrival order reversed,
-         * which does not matter to anyone. */
+        /* New sequences join at this step, behind the running ones (their prompts run in
+         * arrival order as the prompt budget allows). */
+        mdl_gen_seq_t **tail = &e->active;
+        while (*tail)
+            tail = &(*tail)->next;
         while (fresh) {
             mdl_gen_seq_t *s = fresh;
             fresh = s->next;
+            s->next = NULL;
             if (atomic_load(&s->cancel))
                 seq_finish(e, s, MDL_GEN_CANCELLED, NULL);
             else
@@ -244,11 +283,11 @@ static void *engine_main(void *arg)
                 seq_let_go(s);
                 continue;
             }
-            s->next = e->active;
-            e->active = s;
+            *tail = s;
+            tail = &s->next;
         }
         prune_active(e);
-        decode_running(e);
+        run_step(e);
         prune_active(e);
         pthread_mutex_lock(&e->lock);
     }
@@ -290,9 +329,10 @@ int mdl_gen_engine_new(const mdl_tf_model_t *m, size_t n_threads, size_t max_act
     size_t batch = max_active < MDL_TF_MAX_BATCH ? max_active : MDL_TF_MAX_BATCH;
     e->logits = malloc(batch * e->vocab * sizeof *e->logits);
     e->batch_kv = malloc(batch * sizeof *e->batch_kv);
-    e->batch_tok = malloc(batch * sizeof *e->batch_tok);
+    e->batch_count = malloc(batch * sizeof *e->batch_count);
+    e->batch_tok = malloc(MDL_TF_MAX_STEP_TOKENS * sizeof *e->batch_tok);
     e->batch_seq = malloc(batch * sizeof *e->batch_seq);
-    if (!e->logits || !e->batch_kv || !e->batch_tok || !e->batch_seq) {
+    if (!e->logits || !e->batch_kv || !e->batch_count || !e->batch_tok || !e->batch_seq) {
         r = mdl_err_set(reterr, -ENOMEM, "out of memory for %zu sequences' logits", batch);
         goto fail;
     }
@@ -328,6 +368,7 @@ mdl_gen_engine_t *mdl_gen_engine_free(mdl_gen_engine_t *e)
     pthread_cond_destroy(&e->cond);
     free(e->logits);
     free(e->batch_kv);
+    free(e->batch_count);
     free(e->batch_tok);
     free(e->batch_seq);
     free(e);

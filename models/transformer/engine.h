@@ -1,8 +1,9 @@
 /* The generation engine of one loaded transformer: a thread that runs every active
- * sequence of that model by continuous batching. Each step first prefills the prompts that
- * arrived since the last step (one batch per prompt), then advances every running
- * sequence by one token in a single batched decode (each weight matrix read once for all
- * of them), samples each sequence's next token and publishes it.
+ * sequence of that model by continuous batching. Each step is one pass over the weights
+ * (mdl_tf_step) that advances every running sequence by one token and reads the next
+ * chunk of the prompts that arrived (a bounded number of prompt tokens per step, so a
+ * long prompt does not stall the others); each sequence whose input is all in samples its
+ * next token and publishes it.
  *
  * A request submits a prompt and gets an mdl_gen_seq_t. The engine appends generated
  * tokens to it and calls notify(user) on the engine thread after each step that added

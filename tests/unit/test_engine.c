@@ -152,6 +152,37 @@ static void test_greedy_gpt2(void)
     check_greedy_batched("tiny_gpt2", 2);
 }
 
+/* Five 40-token prompts at once: more prompt than one step reads (128 tokens), so some
+ * are read in chunks across steps while others already decode; all equal the reference. */
+static void test_prompts_split_across_steps(void)
+{
+    mdl_tf_model_t *m = load("tiny_llama");
+    mdl_gen_engine_t *e = NULL;
+    mdl_gen_seq_t *seqs[5];
+    mdl_err_t err = {0};
+
+    CHECK(m != NULL && load_cases("tiny_llama") == 0);
+    if (!m)
+        return;
+    const ref_case_t *c = &cases[2];
+    CHECK_EQ_INT(c->n, 40);
+    CHECK_EQ_INT(mdl_gen_engine_new(m, 2, 8, &e, &err), 0);
+    mdl_gen_params_t p = greedy_params(20);
+    for (int i = 0; i < 5; i++)
+        CHECK_EQ_INT(mdl_gen_submit(e, c->ids, c->n, &p, on_notify, NULL, &seqs[i], &err), 0);
+    for (int i = 0; i < 5; i++) {
+        mdl_gen_status_t st;
+        int32_t ids[20];
+        wait_finished(seqs[i], &st);
+        CHECK_EQ_INT(mdl_gen_read(seqs[i], 0, ids, NULL, NULL, 20, &st), 20);
+        for (int k = 0; k < 20; k++)
+            CHECK_EQ_INT(ids[k], c->greedy[k]);
+        mdl_gen_release(seqs[i]);
+    }
+    mdl_gen_engine_free(e);
+    mdl_tf_free(m);
+}
+
 static void test_stop_id_and_length(void)
 {
     mdl_tf_model_t *m = load("tiny_llama");
@@ -295,6 +326,7 @@ int main(void)
 {
     RUN(test_greedy_llama);
     RUN(test_greedy_gpt2);
+    RUN(test_prompts_split_across_steps);
     RUN(test_stop_id_and_length);
     RUN(test_limits_and_cancel);
     RUN(test_release_early_and_free_busy);
