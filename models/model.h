@@ -50,6 +50,8 @@ typedef struct mdl_load_opts {
     size_t max_artifact_bytes; /* refuse larger artifacts; 0 = no limit */
     unsigned gen_threads;      /* transformer: threads of its generation engine (0 = 1) */
     unsigned max_sequences;    /* transformer: sequences generating at once (0 = 16) */
+    const char *chat_template; /* transformer: "plain" | "chatml" | "llama2" overrides the
+                                  tokenizer's; NULL = from tokenizer_config.json */
     double negative_sampling_rate; /* binary models trained on negatives kept at this rate
                                       (0, 1]: value outputs are calibrated back; 0 = none */
 } mdl_load_opts_t;

@@ -65,6 +65,7 @@ typedef struct load_job {
     double *warmup;       /* owned copy of the slot's warm-up rows */
     size_t n_warmup_rows, n_warmup_cols;
     double negative_sampling_rate;
+    char chat_template[16];
     mdl_model_t *model;   /* result */
     mdl_err_t err;
     double seconds;
@@ -242,7 +243,8 @@ static int parse_warmup(mdl_slot_t *slot, const cJSON *v, const char *path, mdl_
     return 0;
 }
 
-/* Reads <model>/config.json if present: kind, version_policy, warmup_instances. */
+/* Reads <model>/config.json if present: kind, version_policy, warmup_instances,
+ * negative_sampling_rate, chat_template. */
 static int read_model_config(mdl_slot_t *slot, const char *dir, mdl_err_t *reterr)
 {
     char path[1400], *data;
@@ -255,6 +257,7 @@ static int read_model_config(mdl_slot_t *slot, const char *dir, mdl_err_t *reter
     slot->warmup = NULL;
     slot->n_warmup_rows = slot->n_warmup_cols = 0;
     slot->negative_sampling_rate = 0;
+    slot->chat_template[0] = '\0';
     r = parse_policy(slot, NULL, NULL, reterr); /* defaults */
     if (path_join(path, sizeof path, dir, "config.json") < 0)
         return mdl_err_set(reterr, -ENAMETOOLONG, "%s: path too long", dir);
@@ -277,6 +280,12 @@ static int read_model_config(mdl_slot_t *slot, const char *dir, mdl_err_t *reter
             r = parse_policy(slot, item, path, reterr);
         else if (strcmp(item->string, "warmup_instances") == 0)
             r = parse_warmup(slot, item, path, reterr);
+        else if (strcmp(item->string, "chat_template") == 0)
+            r = cJSON_IsString(item) && (strcmp(item->valuestring, "plain") == 0 ||
+                                         strcmp(item->valuestring, "chatml") == 0 ||
+                                         strcmp(item->valuestring, "llama2") == 0)
+                    ? (snprintf(slot->chat_template, sizeof slot->chat_template, "%s", item->valuestring), 0)
+                    : mdl_err_set(reterr, -EINVAL, "%s: chat_template: expected \"plain\", \"chatml\" or \"llama2\"", path);
         else if (strcmp(item->string, "negative_sampling_rate") == 0)
             r = cJSON_IsNumber(item) && item->valuedouble > 0 && item->valuedouble <= 1
                     ? (slot->negative_sampling_rate = item->valuedouble, 0)
@@ -472,7 +481,8 @@ static void on_load_work(uv_work_t *req)
                             .gen_threads = job->reg->opts.gen_threads,
                             .max_sequences = job->reg->opts.max_sequences,
 
-                            .negative_sampling_rate = job->negative_sampling_rate};
+                            .negative_sampling_rate = job->negative_sampling_rate,
+                            .chat_template = job->chat_template[0] ? job->chat_template : NULL};
     double t0 = uv_hrtime() / 1e9;
 
     if (mdl_model_load_dir(job->dir, &opts, &job->model, &job->err) == 0 && job->warmup &&
@@ -573,6 +583,7 @@ static void start_load(mdl_registry_t *reg, mdl_slot_t *slot, mdl_version_t *v, 
     snprintf(job->dir, sizeof job->dir, "%s", dir);
     snprintf(job->kind, sizeof job->kind, "%s", slot->kind);
     job->negative_sampling_rate = slot->negative_sampling_rate;
+    snprintf(job->chat_template, sizeof job->chat_template, "%s", slot->chat_template);
     if (slot->warmup) {
         size_t bytes = slot->n_warmup_rows * slot->n_warmup_cols * sizeof *slot->warmup;
         job->warmup = malloc(bytes);

@@ -57,6 +57,10 @@ static int load(const char *path, const mdl_load_opts_t *opts, mdl_model_t *m, m
         goto fail;
     }
     lm->chat = chat_template_of(lm->tok);
+    if (opts && opts->chat_template && mdl_chat_template_parse(opts->chat_template, &lm->chat, reterr) < 0) {
+        r = -EINVAL;
+        goto fail;
+    }
     r = mdl_gen_engine_new(lm->tf, opts && opts->gen_threads ? opts->gen_threads : 1,
                            opts && opts->max_sequences ? opts->max_sequences : 16, &lm->engine, reterr);
     if (r < 0)

@@ -41,6 +41,9 @@ def sp_and_repo(tmp_path_factory):
     (v / "tokenizer.bin").unlink()  # tokenizer.json is the one under test here
     for f in ("config.json", "model.safetensors"):
         shutil.copy(FIXTURES / "tiny_llama" / f, v / f)
+    # The same model with the chat template chosen by the repository's config.json.
+    shutil.copytree(v, repo / "tiny_l2" / "1")
+    (repo / "tiny_l2" / "config.json").write_text(json.dumps({"chat_template": "llama2"}))
     return spm.SentencePieceProcessor(model_file=str(work / "sp.model")), repo
 
 
@@ -180,3 +183,23 @@ def test_openai_bad_requests(daemon, path, body, mentions):
     st, _, err = daemon.request("POST", path, body)
     assert st in (400, 404), err
     assert all(m in err["error"]["message"] for m in mentions), err
+
+
+def test_chat_template_from_model_config(daemon):
+    st, _, meta = daemon.request("GET", "/v1/models/tiny_l2")
+    assert meta["generation"]["chat_template"] == "llama2"
+    st, _, meta = daemon.request("GET", "/v1/models/tiny_chat")
+    assert meta["generation"]["chat_template"] == "chatml"
+    msgs = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": " Who begat Enos? "}]
+    st, _, c = daemon.request("POST", "/v1/chat/completions", {"model": "tiny_l2", "messages": msgs, "max_tokens": 4,
+                                                               "temperature": 0})
+    assert st == 200, c
+    # Llama-2's template: BOS, [INST], the <<SYS>> block, the stripped user text, [/INST].
+    rendered = "[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nWho begat Enos? [/INST]"
+    st, _, native = daemon.request("POST", "/v1/models/tiny_l2:generate", {"prompt": rendered, "max_tokens": 4,
+                                                                           "temperature": 0})
+    assert c["usage"]["prompt_tokens"] == native["usage"]["prompt_tokens"]
+    assert c["choices"][0]["message"]["content"] == native["text"]
+    bad = [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}]
+    st, _, err = daemon.request("POST", "/v1/chat/completions", {"model": "tiny_l2", "messages": bad})
+    assert st == 400 and "alternating" in err["error"]["message"]
