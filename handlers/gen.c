@@ -287,6 +287,74 @@ cJSON *mdl_generation_describe(const mdl_model_t *m)
     return g;
 }
 
+cJSON *gen_parse_body(mdl_server_t *srv, mdl_request_t *req)
+{
+    cJSON *body;
+
+    if (mdl_request_check_depth(srv, req) < 0)
+        return NULL;
+    body = cJSON_ParseWithLength(req->body, req->body_len);
+    if (!cJSON_IsObject(body)) {
+        cJSON_Delete(body);
+        mdl_reply_error(req, 400, "invalid_json", "the body must be a JSON object");
+        return NULL;
+    }
+    return body;
+}
+
+int gen_prompt(mdl_request_t *req, const mdl_lm_t *lm, const cJSON *prompt, const char *field,
+               int32_t **ret_ids, size_t *ret_n)
+{
+    size_t n = 0, i = 0;
+    int32_t *ids;
+
+    if (cJSON_IsString(prompt)) {
+        if (gen_encode_prompt(req, lm, prompt->valuestring, strlen(prompt->valuestring), false, ret_ids, ret_n) < 0)
+            return -1;
+        if (*ret_n == 0) {
+            free(*ret_ids);
+            *ret_ids = NULL;
+            mdl_reply_error(req, 400, "invalid_argument", "%s: encodes to no tokens", field);
+            return -1;
+        }
+        return 0;
+    }
+    if (!cJSON_IsArray(prompt) || (n = (size_t)cJSON_GetArraySize(prompt)) == 0) {
+        mdl_reply_error(req, 400, "invalid_argument", "%s: required, a string or a non-empty array of token ids", field);
+        return -1;
+    }
+    if (!(ids = malloc(n * sizeof *ids))) {
+        mdl_reply_error(req, 500, "internal", "out of memory");
+        return -1;
+    }
+    for (const cJSON *e = prompt->child; e; e = e->next, i++) {
+        if (!cJSON_IsNumber(e) || e->valuedouble != (double)(int32_t)e->valuedouble) {
+            free(ids);
+            mdl_reply_error(req, 400, "invalid_argument", "%s[%zu]: must be a token id (an integer)", field, i);
+            return -1;
+        }
+        ids[i] = (int32_t)e->valuedouble;
+    }
+    *ret_ids = ids;
+    *ret_n = n;
+    return 0;
+}
+
+int gen_logprobs_count(mdl_request_t *req, const cJSON *v, const char *field, gen_options_t *opt)
+{
+    if (!v || cJSON_IsNull(v))
+        return 0;
+    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || v->valuedouble < 0 ||
+        v->valuedouble > MDL_SAMPLER_MAX_LOGPROBS) {
+        mdl_reply_error(req, 400, "invalid_argument", "%s: must be an integer in [0, %d]", field,
+                        MDL_SAMPLER_MAX_LOGPROBS);
+        return -1;
+    }
+    opt->params.logprobs = true;
+    opt->params.sampling.n_logprobs = (size_t)v->valuedouble;
+    return 0;
+}
+
 /* ---- the life of a generation ---- */
 
 static void job_maybe_free(gen_job_t *j)

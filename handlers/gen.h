@@ -98,10 +98,23 @@ const mdl_lm_t *gen_model_lm(mdl_request_t *req);
 void gen_start(mdl_server_t *srv, mdl_request_t *req, const gen_api_t *api, const mdl_lm_t *lm,
                const int32_t *prompt, size_t n_prompt, gen_options_t *opt, const char *id_prefix);
 
+/* The body as a JSON object (depth-checked), or NULL after replying 400. */
+cJSON *gen_parse_body(mdl_server_t *srv, mdl_request_t *req);
+
 /* Encodes a text prompt with the model's tokenizer (special tokens matched; BOS as the
  * tokenizer's default unless no_bos). 0, or -1 after replying 400. */
 int gen_encode_prompt(mdl_request_t *req, const mdl_lm_t *lm, const char *text, size_t len,
                       bool no_bos, int32_t **ret_ids, size_t *ret_n);
+
+/* A prompt field: a string (encoded as above) or a non-empty array of token ids (used as
+ * given; the engine checks them against the vocabulary). `field` names it in errors.
+ * 0 with a malloc'd, non-empty *ret_ids, or -1 after replying 400. */
+int gen_prompt(mdl_request_t *req, const mdl_lm_t *lm, const cJSON *prompt, const char *field,
+               int32_t **ret_ids, size_t *ret_n);
+
+/* A logprobs count field (an integer in [0, MDL_SAMPLER_MAX_LOGPROBS]; null = absent):
+ * sets opt to keep log-probabilities with that many alternatives. 0, or -1 after replying. */
+int gen_logprobs_count(mdl_request_t *req, const cJSON *v, const char *field, gen_options_t *opt);
 
 /* Helpers for the APIs' printers. */
 const char *gen_finish_reason(const gen_job_t *j);     /* "stop", "length" or NULL */

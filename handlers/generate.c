@@ -94,82 +94,22 @@ static const gen_api_t native_api = {"generate", chunk, stream_end, answer};
 
 static const char *const native_fields[] = {"prompt", "logprobs", NULL};
 
-/* The prompt as token ids: a non-empty array of integers (checked against the vocabulary
- * by the engine). */
-static int prompt_ids(mdl_request_t *req, const cJSON *p, int32_t **ret, size_t *ret_n)
-{
-    size_t n = (size_t)cJSON_GetArraySize(p), i = 0;
-    int32_t *ids = n ? malloc(n * sizeof *ids) : NULL;
-
-    if (n == 0) {
-        mdl_reply_error(req, 400, "invalid_argument", "prompt: must not be empty");
-        return -1;
-    }
-    if (!ids) {
-        mdl_reply_error(req, 500, "internal", "out of memory");
-        return -1;
-    }
-    for (const cJSON *e = p->child; e; e = e->next, i++) {
-        if (!cJSON_IsNumber(e) || e->valuedouble != (double)(int32_t)e->valuedouble) {
-            free(ids);
-            mdl_reply_error(req, 400, "invalid_argument", "prompt[%zu]: must be a token id (an integer)", i);
-            return -1;
-        }
-        ids[i] = (int32_t)e->valuedouble;
-    }
-    *ret = ids;
-    *ret_n = n;
-    return 0;
-}
-
 void mdl_handle_generate(mdl_server_t *srv, mdl_request_t *req)
 {
     const mdl_lm_t *lm = gen_model_lm(req);
-    gen_options_t opt;
-    cJSON *body, *prompt, *lp;
+    gen_options_t opt = {0};
+    cJSON *body = NULL;
     int32_t *ids = NULL;
     size_t n_ids = 0;
     double t0 = mdl_now();
 
-    if (!lm || mdl_request_check_depth(srv, req) < 0)
+    if (!lm || !(body = gen_parse_body(srv, req)))
         return;
-    body = cJSON_ParseWithLength(req->body, req->body_len);
-    if (!cJSON_IsObject(body)) {
-        cJSON_Delete(body);
-        mdl_reply_error(req, 400, "invalid_json", "the body must be a JSON object");
-        return;
-    }
     gen_options_defaults(lm, &opt);
-    if (gen_options_parse(req, body, native_fields, &opt) < 0)
+    if (gen_options_parse(req, body, native_fields, &opt) < 0 ||
+        gen_logprobs_count(req, cJSON_GetObjectItemCaseSensitive(body, "logprobs"), "logprobs", &opt) < 0 ||
+        gen_prompt(req, lm, cJSON_GetObjectItemCaseSensitive(body, "prompt"), "prompt", &ids, &n_ids) < 0)
         goto out;
-    lp = cJSON_GetObjectItemCaseSensitive(body, "logprobs");
-    if (lp && !cJSON_IsNull(lp)) {
-        long long n = -1;
-        if (!cJSON_IsNumber(lp) || lp->valuedouble != (double)(long long)lp->valuedouble ||
-            lp->valuedouble < 0 || lp->valuedouble > MDL_SAMPLER_MAX_LOGPROBS) {
-            mdl_reply_error(req, 400, "invalid_argument", "logprobs: must be an integer in [0, %d]",
-                            MDL_SAMPLER_MAX_LOGPROBS);
-            goto out;
-        }
-        n = (long long)lp->valuedouble;
-        opt.params.logprobs = true;
-        opt.params.sampling.n_logprobs = (size_t)n;
-    }
-    prompt = cJSON_GetObjectItemCaseSensitive(body, "prompt");
-    if (cJSON_IsString(prompt)) {
-        if (gen_encode_prompt(req, lm, prompt->valuestring, strlen(prompt->valuestring), false, &ids, &n_ids) < 0)
-            goto out;
-        if (n_ids == 0) {
-            mdl_reply_error(req, 400, "invalid_argument", "prompt: encodes to no tokens");
-            goto out;
-        }
-    } else if (cJSON_IsArray(prompt)) {
-        if (prompt_ids(req, prompt, &ids, &n_ids) < 0)
-            goto out;
-    } else {
-        mdl_reply_error(req, 400, "invalid_argument", "prompt: required, a string or an array of token ids");
-        goto out;
-    }
     req->parse_s = mdl_now() - t0;
     gen_start(srv, req, &native_api, lm, ids, n_ids, &opt, "gen-");
 out:

@@ -291,26 +291,12 @@ static const mdl_lm_t *body_model(mdl_server_t *srv, mdl_request_t *req, const c
     return lm;
 }
 
-static cJSON *parse_body(mdl_server_t *srv, mdl_request_t *req)
-{
-    cJSON *body;
-    if (mdl_request_check_depth(srv, req) < 0)
-        return NULL;
-    body = cJSON_ParseWithLength(req->body, req->body_len);
-    if (!cJSON_IsObject(body)) {
-        cJSON_Delete(body);
-        mdl_reply_error(req, 400, "invalid_json", "the body must be a JSON object");
-        return NULL;
-    }
-    return body;
-}
-
 static const char *const completion_fields[] = {"model", "prompt", "logprobs", "n", "best_of", "echo",
                                                 "suffix", "logit_bias", "user", NULL};
 
 void mdl_handle_completions(mdl_server_t *srv, mdl_request_t *req)
 {
-    cJSON *body = parse_body(srv, req), *prompt, *lp;
+    cJSON *body = gen_parse_body(srv, req), *prompt;
     const mdl_lm_t *lm;
     gen_options_t opt = {0};
     int32_t *ids = NULL;
@@ -322,46 +308,13 @@ void mdl_handle_completions(mdl_server_t *srv, mdl_request_t *req)
     opt.params.max_tokens = 16; /* OpenAI's default for completions */
     if (gen_options_parse(req, body, completion_fields, &opt) < 0)
         goto out;
-    if ((lp = cJSON_GetObjectItemCaseSensitive(body, "logprobs")) && !cJSON_IsNull(lp)) {
-        if (!cJSON_IsNumber(lp) || lp->valuedouble != (double)(int)lp->valuedouble || lp->valuedouble < 0 ||
-            lp->valuedouble > MDL_SAMPLER_MAX_LOGPROBS) {
-            mdl_reply_error(req, 400, "invalid_argument", "logprobs: must be an integer in [0, %d]",
-                            MDL_SAMPLER_MAX_LOGPROBS);
-            goto out;
-        }
-        opt.params.logprobs = true;
-        opt.params.sampling.n_logprobs = (size_t)lp->valuedouble;
-    }
+    if (gen_logprobs_count(req, cJSON_GetObjectItemCaseSensitive(body, "logprobs"), "logprobs", &opt) < 0)
+        goto out;
     prompt = cJSON_GetObjectItemCaseSensitive(body, "prompt");
     if (cJSON_IsArray(prompt) && cJSON_GetArraySize(prompt) == 1 && cJSON_IsString(prompt->child))
         prompt = prompt->child; /* ["text"]: one prompt */
-    if (cJSON_IsString(prompt)) {
-        if (gen_encode_prompt(req, lm, prompt->valuestring, strlen(prompt->valuestring), false, &ids, &n_ids) < 0)
-            goto out;
-    } else if (cJSON_IsArray(prompt) && prompt->child && cJSON_IsNumber(prompt->child)) {
-        size_t i = 0;
-        n_ids = (size_t)cJSON_GetArraySize(prompt);
-        ids = malloc(n_ids * sizeof *ids);
-        if (!ids) {
-            mdl_reply_error(req, 500, "internal", "out of memory");
-            goto out;
-        }
-        for (const cJSON *e = prompt->child; e; e = e->next, i++) {
-            if (!cJSON_IsNumber(e) || e->valuedouble != (double)(int32_t)e->valuedouble) {
-                mdl_reply_error(req, 400, "invalid_argument", "prompt[%zu]: must be a token id", i);
-                goto out;
-            }
-            ids[i] = (int32_t)e->valuedouble;
-        }
-    } else {
-        mdl_reply_error(req, 400, "invalid_argument",
-                        "prompt: required, a string or an array of token ids (one prompt per request)");
+    if (gen_prompt(req, lm, prompt, "prompt", &ids, &n_ids) < 0)
         goto out;
-    }
-    if (n_ids == 0) {
-        mdl_reply_error(req, 400, "invalid_argument", "prompt: encodes to no tokens");
-        goto out;
-    }
     gen_start(srv, req, &completions_api, lm, ids, n_ids, &opt, "cmpl-");
 out:
     gen_options_done(&opt);
@@ -461,7 +414,7 @@ out:
 
 void mdl_handle_chat_completions(mdl_server_t *srv, mdl_request_t *req)
 {
-    cJSON *body = parse_body(srv, req), *v;
+    cJSON *body = gen_parse_body(srv, req), *v;
     const mdl_lm_t *lm;
     gen_options_t opt = {0};
     int32_t *ids = NULL;

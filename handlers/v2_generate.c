@@ -69,8 +69,9 @@ static const gen_api_t v2_api = {"v2", NULL, NULL, answer};
 static const char *const request_fields[] = {"id", "inputs", "outputs", "parameters", NULL};
 
 /* The prompt from inputs: exactly one, "text_input", BYTES, one element (shape [1] or
- * [1, 1]; data flat or nested). Returns the string inside body, or NULL after replying. */
-static const char *text_input(mdl_request_t *req, const cJSON *inputs)
+ * [1, 1]; data flat or nested). Returns the string node inside body, or NULL after
+ * replying. */
+static const cJSON *text_input(mdl_request_t *req, const cJSON *inputs)
 {
     const cJSON *in, *name, *type, *shape, *data;
     long long elems = 1;
@@ -106,27 +107,21 @@ static const char *text_input(mdl_request_t *req, const cJSON *inputs)
                         "inputs[0]: 'text_input' holds one string (shape [1], one prompt per request)");
         return NULL;
     }
-    return data->child->valuestring;
+    return data->child;
 }
 
 void mdl_v2_generate(mdl_server_t *srv, mdl_request_t *req)
 {
     const mdl_lm_t *lm = mdl_model_lm(req->model);
     cJSON *body, *v;
-    const char *prompt;
-    gen_options_t opt;
+    const cJSON *prompt;
+    gen_options_t opt = {0};
     int32_t *ids = NULL;
     size_t n_ids = 0;
 
+    if (!(body = gen_parse_body(srv, req)))
+        return;
     gen_options_defaults(lm, &opt);
-    if (mdl_request_check_depth(srv, req) < 0)
-        return;
-    body = cJSON_ParseWithLength(req->body, req->body_len);
-    if (!cJSON_IsObject(body)) {
-        cJSON_Delete(body);
-        mdl_reply_error(req, 400, "invalid_argument", "the body must be a JSON inference request object");
-        return;
-    }
     for (v = body->child; v; v = v->next) {
         bool known = false;
         for (const char *const *f = request_fields; *f; f++)
@@ -166,14 +161,9 @@ void mdl_v2_generate(mdl_server_t *srv, mdl_request_t *req)
             goto out;
         }
     }
-    if (!(prompt = text_input(req, cJSON_GetObjectItemCaseSensitive(body, "inputs"))))
+    if (!(prompt = text_input(req, cJSON_GetObjectItemCaseSensitive(body, "inputs"))) ||
+        gen_prompt(req, lm, prompt, "inputs[0].data[0]", &ids, &n_ids) < 0)
         goto out;
-    if (gen_encode_prompt(req, lm, prompt, strlen(prompt), false, &ids, &n_ids) < 0)
-        goto out;
-    if (n_ids == 0) {
-        mdl_reply_error(req, 400, "invalid_argument", "inputs[0]: the prompt encodes to no tokens");
-        goto out;
-    }
     gen_start(srv, req, &v2_api, lm, ids, n_ids, &opt, "v2-");
 out:
     gen_options_done(&opt);
