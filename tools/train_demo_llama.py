@@ -12,11 +12,11 @@ libopenblas0-pthread matters: Debian's python3-torch links libblas.so.3, which i
 reference BLAS unless OpenBLAS provides it (about 10x faster here). The script times a
 matmul and warns when it looks like the reference BLAS.
 
-Exact command that produced the committed files (repository root, 2026-11-29, on a
-2-CPU machine shared with other jobs; tools/sp_to_hf_tokenizer.py was still on branch
-ttok at commit 71ed7b3, hence --sp-to-hf; once merged, the default path is that file):
-    nice -n 10 /usr/bin/python3 tools/train_demo_llama.py --lr 4e-3 \
-        --sp-to-hf /work/wt-ttok/tools/sp_to_hf_tokenizer.py
+Command that produced the committed files (repository root, 2026-11-29, on a 2-CPU
+machine shared with other jobs; the tokenizer converter was then read from a work tree
+of tools/sp_to_hf_tokenizer.py at commit 71ed7b3 through --sp-to-hf, which is the same
+file the default path names now):
+    nice -n 10 /usr/bin/python3 tools/train_demo_llama.py --lr 4e-3
 Seed 1234 (default), torch.set_num_threads(2), --lr 4e-3 (now the default). The step count
 came from the 17-minute budget: 624 steps of 8 x 256 tokens (1.28 M tokens, about 1.3
 passes over the 1.01 M-token corpus); add --steps 624 to repeat it. Training took 1073 s,
