@@ -880,7 +880,8 @@ static int load_tree(xload_t *x, xv_t tree, const char *path, uint32_t group, do
                                MDL_FOREST_MAX_CAT_WORDS);
         if (grow_buf((void **)&x->cats, &x->cap_cats, n_words + words, sizeof *x->cats) < 0)
             return mdl_err_set(x->err, -ENOMEM, "out of memory");
-        memset(x->cats + n_words, 0, words * sizeof *x->cats);
+        if (words > 0) /* an empty category list allocates nothing: x->cats may be NULL */
+            memset(x->cats + n_words, 0, words * sizeof *x->cats);
         for (size_t k = seg; k < seg + size; k++) {
             uint32_t cat = (uint32_t)cv[k];
             x->cats[n_words + cat / 32] |= 1u << (cat % 32);
