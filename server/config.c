@@ -178,20 +178,16 @@ int mdl_config_set(mdl_config_t *c, const char *key, const char *value, mdl_err_
     return set_number(c, o, v, reterr);
 }
 
-int mdl_config_load_file(mdl_config_t *c, const char *path, mdl_err_t *reterr)
+int mdl_config_load_text(mdl_config_t *c, const char *name, const char *data, size_t len,
+                         mdl_err_t *reterr)
 {
-    char *data;
-    size_t len;
     const char *end = NULL;
     cJSON *root, *item;
     int r = 0;
 
-    r = mdl_file_read(path, 1 << 20, &data, &len, NULL, reterr);
-    if (r < 0)
-        return r;
     root = cJSON_ParseWithLengthOpts(data, len, &end, 0);
     if (!root || !cJSON_IsObject(root)) {
-        r = mdl_err_set(reterr, -EINVAL, "%s: %s at byte %ld", path,
+        r = mdl_err_set(reterr, -EINVAL, "%s: %s at byte %ld", name,
                         root ? "expected a JSON object" : "invalid JSON",
                         root ? 0L : (long)(end ? end - data : 0));
         goto out;
@@ -199,29 +195,42 @@ int mdl_config_load_file(mdl_config_t *c, const char *path, mdl_err_t *reterr)
     cJSON_ArrayForEach(item, root) {
         const struct option *o = find_option(item->string);
         if (!o) {
-            r = mdl_err_set(reterr, -EINVAL, "%s: unknown key '%s'", path, item->string);
+            r = mdl_err_set(reterr, -EINVAL, "%s: unknown key '%s'", name, item->string);
             break;
         }
         if (o->type == T_BOOL) {
             if (!cJSON_IsBool(item))
-                r = mdl_err_set(reterr, -EINVAL, "%s: %s: expected true or false", path, o->key);
+                r = mdl_err_set(reterr, -EINVAL, "%s: %s: expected true or false", name, o->key);
             else
                 *(bool *)((char *)c + o->offset) = cJSON_IsTrue(item);
         } else if (o->type == T_UINT || o->type == T_SIZE) {
             if (!cJSON_IsNumber(item))
-                r = mdl_err_set(reterr, -EINVAL, "%s: %s: expected a number", path, o->key);
+                r = mdl_err_set(reterr, -EINVAL, "%s: %s: expected a number", name, o->key);
             else if ((r = set_number(c, o, item->valuedouble, reterr)) < 0)
-                mdl_err_prefix(reterr, "%s: ", path);
+                mdl_err_prefix(reterr, "%s: ", name);
         } else if (!cJSON_IsString(item)) {
-            r = mdl_err_set(reterr, -EINVAL, "%s: %s: expected a string", path, o->key);
+            r = mdl_err_set(reterr, -EINVAL, "%s: %s: expected a string", name, o->key);
         } else if ((r = set_text(c, o, item->valuestring, reterr)) < 0) {
-            mdl_err_prefix(reterr, "%s: ", path);
+            mdl_err_prefix(reterr, "%s: ", name);
         }
         if (r < 0)
             break;
     }
 out:
     cJSON_Delete(root);
+    return r;
+}
+
+int mdl_config_load_file(mdl_config_t *c, const char *path, mdl_err_t *reterr)
+{
+    char *data;
+    size_t len;
+    int r;
+
+    r = mdl_file_read(path, 1 << 20, &data, &len, NULL, reterr);
+    if (r < 0)
+        return r;
+    r = mdl_config_load_text(c, path, data, len, reterr);
     free(data);
     return r;
 }

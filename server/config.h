@@ -51,6 +51,11 @@ void mdl_config_defaults(mdl_config_t *c);
  * key. Returns 0 or a negative code with reterr. */
 int mdl_config_load_file(mdl_config_t *c, const char *path, mdl_err_t *reterr);
 
+/* The same from data[0..len) (need not be NUL-terminated); name stands for the file in
+ * messages. The pure part of load_file, for the fuzz target. */
+int mdl_config_load_text(mdl_config_t *c, const char *name, const char *data, size_t len,
+                         mdl_err_t *reterr);
+
 /* Applies one setting given as text ("listen", "127.0.0.1:0"), as the command line does. */
 int mdl_config_set(mdl_config_t *c, const char *key, const char *value, mdl_err_t *reterr);
 

@@ -16,6 +16,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "models/file.h"
+#include "names.h"
 #include "router.h"
 
 #define DEBOUNCE_MS 100
@@ -94,15 +95,6 @@ static double unix_now(void)
     return (double)now.tv_sec + now.tv_nsec / 1e9;
 }
 
-static bool valid_name(const char *s)
-{
-    size_t n = strlen(s);
-
-    if (n == 0 || n > MDL_NAME_MAX || s[0] == '.')
-        return false;
-    return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
-}
-
 /* ---- what is on disk ---- */
 
 static uint64_t mix(uint64_t h, uint64_t v)
@@ -162,14 +154,14 @@ static size_t list_versions(const char *dir, long *out, size_t cap)
     if (!d)
         return 0;
     while ((e = readdir(d)) && n < cap) {
-        size_t len = strlen(e->d_name);
+        long v = mdl_version_parse(e->d_name);
         char path[1400];
         struct stat st;
-        if (len == 0 || len > 18 || strspn(e->d_name, "0123456789") != len)
+        if (v < 0)
             continue;
         if (path_join(path, sizeof path, dir, e->d_name) == 0 && stat(path, &st) == 0 &&
             S_ISDIR(st.st_mode))
-            out[n++] = strtol(e->d_name, NULL, 10);
+            out[n++] = v;
     }
     closedir(d);
     qsort(out, n, sizeof *out, cmp_long_desc);
@@ -729,7 +721,7 @@ static void scan(mdl_registry_t *reg, bool initial)
         if (e->d_name[0] == '.' || path_join(path, sizeof path, reg->repository, e->d_name) < 0 ||
             stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
             continue;
-        if (!valid_name(e->d_name)) {
+        if (!mdl_name_valid(e->d_name)) {
             if (initial)
                 mdl_log_event(MDL_LOG_WARN, "model_skipped", "folder", e->d_name, "reason",
                               "name must be 1..64 of [A-Za-z0-9._-]", NULL);
