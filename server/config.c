@@ -32,6 +32,11 @@ static const struct option {
     U(drain_timeout_ms, 0, 3600000),
     U(max_connections, 1, 1000000),
     U(connection_timeout_s, 1, 86400),
+    U(max_connections_per_ip, 0, 1000000),
+    U(header_timeout_s, 1, 3600),
+    U(body_timeout_s, 1, 86400),
+    Z(body_min_rate, 1, 1ULL << 40),
+    U(request_timeout_ms, 0, 86400000),
     Z(inline_max_values, 0, 1ULL << 32),
     Z(max_instances, 1, 1ULL << 32),
     Z(max_eval_body_bytes, 64, 1ULL << 40),
@@ -47,6 +52,7 @@ static const struct option {
     S(ready_models),
     S(admin_token_file),
     {"admin_allow_unauthenticated_loopback", T_BOOL, offsetof(mdl_config_t, admin_allow_loopback), 0, 0, 0},
+    {"allow_symlinks_outside", T_BOOL, offsetof(mdl_config_t, allow_symlinks_outside), 0, 0, 0},
     {"log_level", T_LEVEL, offsetof(mdl_config_t, log_level), 0, 0, 0},
     {"log_format", T_FORMAT, offsetof(mdl_config_t, log_format), 0, 0, 0},
 #undef U
@@ -69,6 +75,11 @@ void mdl_config_defaults(mdl_config_t *c)
     c->drain_timeout_ms = 10000;
     c->max_connections = 4096;
     c->connection_timeout_s = 60;
+    c->max_connections_per_ip = 1024; /* one address cannot take every connection */
+    c->header_timeout_s = 10;
+    c->body_timeout_s = 30;
+    c->body_min_rate = 16384;
+    c->request_timeout_ms = 30000;
     c->inline_max_values = 4096;
     c->max_instances = 100000;
     c->max_eval_body_bytes = 2ULL << 30;

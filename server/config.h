@@ -26,6 +26,11 @@ typedef struct mdl_config {
     unsigned drain_timeout_ms;  /* SIGTERM: finish in-flight work up to this long */
     unsigned max_connections;
     unsigned connection_timeout_s; /* idle keep-alive connections are closed after this */
+    unsigned max_connections_per_ip; /* 0 = no per-address limit */
+    unsigned header_timeout_s;  /* a request's header must arrive within this of its first byte */
+    unsigned body_timeout_s;    /* a body gets this long, plus 1 s per body_min_rate bytes */
+    size_t body_min_rate;       /* bytes/s a body must average after body_timeout_s */
+    unsigned request_timeout_ms; /* a queued job not started this long after queuing: 504; 0 = none */
     size_t inline_max_values;   /* rows*features up to this run on the loop thread */
     size_t max_instances;       /* rows per predict request */
     size_t max_eval_body_bytes; /* :score-auc bodies (streamed, never held whole) */
@@ -41,6 +46,7 @@ typedef struct mdl_config {
     char ready_models[1024];       /* comma-separated models /readyz waits for; "" = all */
     char admin_token_file[1024];   /* "" = no token: admin calls refused unless... */
     bool admin_allow_loopback;     /* ...this allows them unauthenticated from loopback */
+    bool allow_symlinks_outside;   /* model files may resolve outside model_repository */
     mdl_log_level_t log_level;
     mdl_log_format_t log_format;
 } mdl_config_t;
