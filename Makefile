@@ -134,6 +134,12 @@ test-e2e: $(BUILD)/modeld $(BUILD)/tests/eval_driver $(BUILD)/tests/tok_driver
 asan: deps
 	$(MAKE) MODE=asan test-unit test-e2e
 
+# ThreadSanitizer: the loop/worker boundary and the refcounts. A report in a daemon's
+# stderr fails its end-to-end test (tests/e2e/conftest.py). TSAN_OPTIONS may be set by the
+# caller (e.g. second_deadlock_stack=1).
+tsan: deps
+	$(MAKE) MODE=tsan test-unit test-e2e
+
 # The end-to-end suite with every daemon under valgrind; a leak or memory error fails the
 # test (exit 97). The drain-under-load test is left out: its 8 clients cannot get going
 # within its deadlines at valgrind's speed (make test and make asan run it); so are the

@@ -197,6 +197,17 @@ int mdl_config_load_text(mdl_config_t *c, const char *name, const char *data, si
     int r = 0;
 
     root = cJSON_ParseWithLengthOpts(data, len, &end, 0);
+    /* cJSON stops after the first value: text after it (a second object pasted in, a
+     * truncated edit) would be ignored silently */
+    if (root && end) {
+        while (end < data + len && (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r'))
+            end++;
+        if (end < data + len) {
+            r = mdl_err_set(reterr, -EINVAL, "%s: invalid JSON: data after the object at byte %ld", name,
+                            (long)(end - data));
+            goto out;
+        }
+    }
     if (!root || !cJSON_IsObject(root)) {
         r = mdl_err_set(reterr, -EINVAL, "%s: %s at byte %ld", name,
                         root ? "expected a JSON object" : "invalid JSON",
