@@ -90,7 +90,8 @@ struct conn_ctx {
     bool ended;               /* stream->end has run */
     /* Read deadlines and a client gone mid-body. */
     track_t *track;           /* its connection's, until NOTIFY_COMPLETED */
-    double body_since;        /* the header was complete */
+    double body_since;        /* the header was complete (moved on by pauses) */
+    double paused_at;         /* when the handler last paused the body */
     bool peer_eof;            /* the client closed its side before the body was complete */
     bool timed_out;           /* its job waited past request_timeout_ms: 504 */
 };
@@ -473,6 +474,8 @@ void mdl_request_stream_body(mdl_request_t *req, const mdl_body_ops_t *ops)
 static void resume(conn_ctx_t *ctx)
 {
     if (ctx->suspended) {
+        if (ctx->paused) /* time the server held the body back is not the client's */
+            ctx->body_since += mdl_now() - ctx->paused_at;
         ctx->suspended = false;
         ctx->paused = false;
         MHD_resume_connection(ctx->conn);
@@ -605,6 +608,7 @@ static enum MHD_Result on_stream_data(conn_ctx_t *ctx, const char *data, size_t 
         } else if (r > 0) {
             MHD_suspend_connection(ctx->conn);
             ctx->suspended = ctx->paused = true;
+            ctx->paused_at = mdl_now();
         }
         return MHD_YES;
     }

@@ -202,9 +202,14 @@ def test_slowloris_body_is_cut_and_a_steady_one_is_not(toy_repo):
 
 def test_per_ip_connection_limit(toy_repo):
     with Daemon(toy_repo, config={"max_connections_per_ip": 6}) as d:
+        time.sleep(0.3)   # the harness's /readyz connection must be gone: it counts too
         held = [socket.create_connection((d.host, d.port), timeout=5) for _ in range(6)]
         try:
             time.sleep(0.2)   # let the daemon accept them
+            for s in held:    # all six kept
+                s.settimeout(0.05)
+                with pytest.raises(socket.timeout):
+                    s.recv(1)
             extra = socket.create_connection((d.host, d.port), timeout=5)
             took = closed_by_server(extra, 2.0)
             extra.close()

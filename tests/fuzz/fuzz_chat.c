@@ -35,9 +35,19 @@ static void render(mdl_chat_template_t t, const char *text, size_t len)
             abort();
         return;
     }
-    for (size_t i = 0; i < n; i++)
-        if (!strstr(out, msgs[i].content))
+    /* every message is in the prompt: whole, or (Llama-2 strips like str.strip) its
+     * content without the ASCII whitespace around it */
+    for (size_t i = 0; i < n; i++) {
+        const char *c = msgs[i].content, *e = c + strlen(c);
+        if (t == MDL_CHAT_TEMPLATE_LLAMA2) {
+            while (*c && strchr(" \t\n\r\f\v", *c))
+                c++;
+            while (e > c && strchr(" \t\n\r\f\v", e[-1]))
+                e--;
+        }
+        if (!memmem(out, strlen(out), c, (size_t)(e - c)))
             abort();
+    }
     free(out);
 }
 
