@@ -119,6 +119,18 @@ def test_half_closed_client_still_gets_its_answer(toy_repo):
             assert st == 200, (n, st, rb)
             assert len(rb["predictions"]) == n
             assert rb["predictions"][-1] == pytest.approx(toy_expected(ROW), rel=1e-12)
+        # a streamed body (:score-auc reads it in steps on the workers) half-closed too
+        n = 20000
+        auc = json.dumps({"scores": [0.25 + 0.5 * (i % 2) for i in range(n)],
+                          "labels": [i % 2 for i in range(n)]}).encode()
+        s = socket.create_connection((d.host, d.port), timeout=10)
+        s.sendall(f"POST /v1/models/toy:score-auc HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+                  f"Connection: close\r\nContent-Length: {len(auc)}\r\n\r\n".encode() + auc)
+        s.shutdown(socket.SHUT_WR)
+        st, _, rb = parse_raw_response(read_response(s))
+        s.close()
+        assert st == 200, rb
+        assert rb["metrics"]["roc_auc"] == 1.0
         assert inflight(d) == 0
 
 
