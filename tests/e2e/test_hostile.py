@@ -271,15 +271,31 @@ def test_pipelined_garbage_after_a_good_request(toy_repo):
     """A good request followed on the same connection by bytes that are not HTTP: the good
     one is answered right, the garbage gets a 400 or a close, and the daemon serves on."""
     body = json.dumps({"instances": [ROW]}).encode()
-    with Daemon(toy_repo) as d:
+    # Garbage MHD keeps waiting on (it took no new bytes, so the header clock does not
+    # start) is bounded like an idle connection: connection_timeout_s.
+    with Daemon(toy_repo, config={"header_timeout_s": 1, "connection_timeout_s": 2}) as d:
         for garbage in (b"\x00\xff\x13GARBAGE\r\n\r\n", b"GET / HTTP/9.9\r\n\r\n", b"\r\n" * 50 + b"X" * 3000):
             s = socket.create_connection((d.host, d.port), timeout=5)
             s.sendall(predict_head(len(body)) + body + garbage)
             first = read_response(s)
             st, _, rb = parse_raw_response(first)
             assert st == 200 and rb["predictions"][0] == pytest.approx(toy_expected(ROW), rel=1e-12)
-            rest = read_response(s, 3.0)
+            # then a 4xx, or nothing; either way the connection is closed within
+            # connection_timeout_s (2 s, checked by MHD every second)
+            rest, t0 = b"", time.monotonic()
+            s.settimeout(0.1)
+            closed = False
+            while time.monotonic() - t0 < 4.0 and not closed:
+                try:
+                    chunk = s.recv(65536)
+                    closed = chunk == b""
+                    rest += chunk
+                except socket.timeout:
+                    pass
+                except ConnectionResetError:
+                    closed = True
             s.close()
+            assert closed, f"garbage {garbage[:12]!r} left the connection open for 4 s"
             assert rest == b"" or rest.startswith(b"HTTP/1.1 4"), rest[:80]
             good_request(d)
 
