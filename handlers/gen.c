@@ -141,7 +141,10 @@ static int parse_field(mdl_request_t *req, const cJSON *v, gen_options_t *opt)
     if (strcmp(k, "stop_token_ids") == 0) {
         if (cJSON_IsNull(v))
             return 0;
-        if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) > MDL_GEN_MAX_STOP_IDS)
+        /* counted with any earlier "stop_token_ids" of the same body (a duplicate key
+         * appends, as "stop" does): checking one array alone let two overflow stop_ids */
+        if (!cJSON_IsArray(v) ||
+            (size_t)cJSON_GetArraySize(v) > MDL_GEN_MAX_STOP_IDS - opt->params.n_stop_ids)
             return bad_field(req, k, "must be an array of at most 16 token ids");
         for (const cJSON *e = v->child; e; e = e->next) {
             if (get_int(req, e, k, 0, 2147483647.0, &n) < 0)

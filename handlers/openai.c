@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "gen.h"
+#include "server/names.h"
 #include "server/server.h"
 
 /* ---- printing ---- */
@@ -267,6 +268,12 @@ static const mdl_lm_t *body_model(mdl_server_t *srv, mdl_request_t *req, const c
 
     if (!cJSON_IsString(name)) {
         mdl_reply_error(req, 400, "invalid_argument", "model: required, the name of a model");
+        return NULL;
+    }
+    /* the same names the router accepts in a URL (and never a path or control bytes) */
+    if (!mdl_name_valid(name->valuestring)) {
+        mdl_reply_error(req, 400, "invalid_argument",
+                        "model: 1 to %d characters of [A-Za-z0-9._-], not starting with '.'", MDL_NAME_MAX);
         return NULL;
     }
     slot = mdl_registry_find(srv->registry, name->valuestring);

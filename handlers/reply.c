@@ -101,7 +101,9 @@ void mdl_reply_err(mdl_request_t *req, const mdl_err_t *err)
 
 void mdl_reply_overloaded(mdl_request_t *req)
 {
-    mdl_reply_error(req, 503, "overloaded", "all inference workers are busy and the queue is full; retry later");
+    /* 429, not 503: the server is healthy, this client should slow down (a load balancer
+     * would take a 503 as the instance failing) */
+    mdl_reply_error(req, 429, "overloaded", "all inference workers are busy and the queue is full; retry later");
     req->retry_after_s = 1;
 }
 

@@ -38,8 +38,11 @@ static int syntax_error(cursor_t *c, const char *what)
 
     if (c->p >= c->end)
         return mdl_err_set(c->err, -EBADMSG, "malformed JSON: %s at byte %zu (end of body)", what, at);
-    return mdl_err_set(c->err, -EBADMSG, "malformed JSON: %s at byte %zu (near '%.16s')", what, at,
-                       c->p);
+    /* bounded by end: a streamed row is a slice of a buffer, not NUL-terminated (reading
+     * to a NUL read past it and could echo other memory back to the client) */
+    size_t near = (size_t)(c->end - c->p) < 16 ? (size_t)(c->end - c->p) : 16;
+    return mdl_err_set(c->err, -EBADMSG, "malformed JSON: %s at byte %zu (near '%.*s')", what, at,
+                       (int)near, c->p);
 }
 
 static void skip_ws(cursor_t *c)

@@ -32,6 +32,11 @@ static const struct option {
     U(drain_timeout_ms, 0, 3600000),
     U(max_connections, 1, 1000000),
     U(connection_timeout_s, 1, 86400),
+    U(max_connections_per_ip, 0, 1000000),
+    U(header_timeout_s, 1, 3600),
+    U(body_timeout_s, 1, 86400),
+    Z(body_min_rate, 1, 1ULL << 40),
+    U(request_timeout_ms, 0, 86400000),
     Z(inline_max_values, 0, 1ULL << 32),
     Z(max_instances, 1, 1ULL << 32),
     Z(max_eval_body_bytes, 64, 1ULL << 40),
@@ -47,6 +52,7 @@ static const struct option {
     S(ready_models),
     S(admin_token_file),
     {"admin_allow_unauthenticated_loopback", T_BOOL, offsetof(mdl_config_t, admin_allow_loopback), 0, 0, 0},
+    {"allow_symlinks_outside", T_BOOL, offsetof(mdl_config_t, allow_symlinks_outside), 0, 0, 0},
     {"log_level", T_LEVEL, offsetof(mdl_config_t, log_level), 0, 0, 0},
     {"log_format", T_FORMAT, offsetof(mdl_config_t, log_format), 0, 0, 0},
 #undef U
@@ -69,6 +75,11 @@ void mdl_config_defaults(mdl_config_t *c)
     c->drain_timeout_ms = 10000;
     c->max_connections = 4096;
     c->connection_timeout_s = 60;
+    c->max_connections_per_ip = 1024; /* one address cannot take every connection */
+    c->header_timeout_s = 10;
+    c->body_timeout_s = 30;
+    c->body_min_rate = 16384;
+    c->request_timeout_ms = 30000;
     c->inline_max_values = 4096;
     c->max_instances = 100000;
     c->max_eval_body_bytes = 2ULL << 30;
@@ -178,20 +189,27 @@ int mdl_config_set(mdl_config_t *c, const char *key, const char *value, mdl_err_
     return set_number(c, o, v, reterr);
 }
 
-int mdl_config_load_file(mdl_config_t *c, const char *path, mdl_err_t *reterr)
+int mdl_config_load_text(mdl_config_t *c, const char *name, const char *data, size_t len,
+                         mdl_err_t *reterr)
 {
-    char *data;
-    size_t len;
     const char *end = NULL;
     cJSON *root, *item;
     int r = 0;
 
-    r = mdl_file_read(path, 1 << 20, &data, &len, NULL, reterr);
-    if (r < 0)
-        return r;
     root = cJSON_ParseWithLengthOpts(data, len, &end, 0);
+    /* cJSON stops after the first value: text after it (a second object pasted in, a
+     * truncated edit) would be ignored silently */
+    if (root && end) {
+        while (end < data + len && (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r'))
+            end++;
+        if (end < data + len) {
+            r = mdl_err_set(reterr, -EINVAL, "%s: invalid JSON: data after the object at byte %ld", name,
+                            (long)(end - data));
+            goto out;
+        }
+    }
     if (!root || !cJSON_IsObject(root)) {
-        r = mdl_err_set(reterr, -EINVAL, "%s: %s at byte %ld", path,
+        r = mdl_err_set(reterr, -EINVAL, "%s: %s at byte %ld", name,
                         root ? "expected a JSON object" : "invalid JSON",
                         root ? 0L : (long)(end ? end - data : 0));
         goto out;
@@ -199,29 +217,42 @@ int mdl_config_load_file(mdl_config_t *c, const char *path, mdl_err_t *reterr)
     cJSON_ArrayForEach(item, root) {
         const struct option *o = find_option(item->string);
         if (!o) {
-            r = mdl_err_set(reterr, -EINVAL, "%s: unknown key '%s'", path, item->string);
+            r = mdl_err_set(reterr, -EINVAL, "%s: unknown key '%s'", name, item->string);
             break;
         }
         if (o->type == T_BOOL) {
             if (!cJSON_IsBool(item))
-                r = mdl_err_set(reterr, -EINVAL, "%s: %s: expected true or false", path, o->key);
+                r = mdl_err_set(reterr, -EINVAL, "%s: %s: expected true or false", name, o->key);
             else
                 *(bool *)((char *)c + o->offset) = cJSON_IsTrue(item);
         } else if (o->type == T_UINT || o->type == T_SIZE) {
             if (!cJSON_IsNumber(item))
-                r = mdl_err_set(reterr, -EINVAL, "%s: %s: expected a number", path, o->key);
+                r = mdl_err_set(reterr, -EINVAL, "%s: %s: expected a number", name, o->key);
             else if ((r = set_number(c, o, item->valuedouble, reterr)) < 0)
-                mdl_err_prefix(reterr, "%s: ", path);
+                mdl_err_prefix(reterr, "%s: ", name);
         } else if (!cJSON_IsString(item)) {
-            r = mdl_err_set(reterr, -EINVAL, "%s: %s: expected a string", path, o->key);
+            r = mdl_err_set(reterr, -EINVAL, "%s: %s: expected a string", name, o->key);
         } else if ((r = set_text(c, o, item->valuestring, reterr)) < 0) {
-            mdl_err_prefix(reterr, "%s: ", path);
+            mdl_err_prefix(reterr, "%s: ", name);
         }
         if (r < 0)
             break;
     }
 out:
     cJSON_Delete(root);
+    return r;
+}
+
+int mdl_config_load_file(mdl_config_t *c, const char *path, mdl_err_t *reterr)
+{
+    char *data;
+    size_t len;
+    int r;
+
+    r = mdl_file_read(path, 1 << 20, &data, &len, NULL, reterr);
+    if (r < 0)
+        return r;
+    r = mdl_config_load_text(c, path, data, len, reterr);
     free(data);
     return r;
 }

@@ -26,6 +26,11 @@ typedef struct mdl_config {
     unsigned drain_timeout_ms;  /* SIGTERM: finish in-flight work up to this long */
     unsigned max_connections;
     unsigned connection_timeout_s; /* idle keep-alive connections are closed after this */
+    unsigned max_connections_per_ip; /* 0 = no per-address limit */
+    unsigned header_timeout_s;  /* a request's header must arrive within this of its first byte */
+    unsigned body_timeout_s;    /* a body gets this long, plus 1 s per body_min_rate bytes */
+    size_t body_min_rate;       /* bytes/s a body must average after body_timeout_s */
+    unsigned request_timeout_ms; /* a queued job not started this long after queuing: 504; 0 = none */
     size_t inline_max_values;   /* rows*features up to this run on the loop thread */
     size_t max_instances;       /* rows per predict request */
     size_t max_eval_body_bytes; /* :score-auc bodies (streamed, never held whole) */
@@ -41,6 +46,7 @@ typedef struct mdl_config {
     char ready_models[1024];       /* comma-separated models /readyz waits for; "" = all */
     char admin_token_file[1024];   /* "" = no token: admin calls refused unless... */
     bool admin_allow_loopback;     /* ...this allows them unauthenticated from loopback */
+    bool allow_symlinks_outside;   /* model files may resolve outside model_repository */
     mdl_log_level_t log_level;
     mdl_log_format_t log_format;
 } mdl_config_t;
@@ -50,6 +56,11 @@ void mdl_config_defaults(mdl_config_t *c);
 /* Applies the JSON file at path over c. Unknown keys and bad values are errors naming the
  * key. Returns 0 or a negative code with reterr. */
 int mdl_config_load_file(mdl_config_t *c, const char *path, mdl_err_t *reterr);
+
+/* The same from data[0..len) (need not be NUL-terminated); name stands for the file in
+ * messages. The pure part of load_file, for the fuzz target. */
+int mdl_config_load_text(mdl_config_t *c, const char *name, const char *data, size_t len,
+                         mdl_err_t *reterr);
 
 /* Applies one setting given as text ("listen", "127.0.0.1:0"), as the command line does. */
 int mdl_config_set(mdl_config_t *c, const char *key, const char *value, mdl_err_t *reterr);

@@ -18,6 +18,10 @@
 #include "buf.h"
 #include "log.h"
 #include "router.h"
+#include "sockinfo.h"
+
+typedef struct conn_ctx conn_ctx_t;
+typedef struct track track_t;
 
 struct mdl_http {
     mdl_server_t *srv;
@@ -33,13 +37,30 @@ struct mdl_http {
     void (*on_drained)(mdl_server_t *srv);
     uint64_t id_seed, id_counter;
     unsigned open_handles;    /* stop: freed when the last close callback has run */
+    uv_timer_t sweep_timer;   /* header and body read deadlines */
+    track_t *tracks;          /* every open connection */
+    unsigned eof_pending;     /* requests whose client closed mid-body, to check after MHD_run */
+    bool conn_closed;         /* a connection closed during this MHD_run */
+};
+
+/* Per connection, from accept to close (MHD's socket context): what the read deadlines
+ * need. MHD's own timeout is an idle timeout, which a client sending a byte now and then
+ * never reaches. */
+struct track {
+    struct MHD_Connection *conn;
+    int fd;
+    conn_ctx_t *ctx;          /* the request being read or answered; NULL between requests */
+    uint64_t bytes_seen;      /* bytes received when the connection last went idle */
+    double header_since;      /* when bytes of a next request were first seen; 0 = idle */
+    bool cut;                 /* we shut it down: MHD closes it on its next read */
+    track_t *prev, *next;
 };
 
 typedef enum { ST_NEW, ST_RUNNING, ST_REPLY, ST_SENT, ST_STREAM } conn_state_t;
 
 /* Per-request state; lives from the first access-handler call to NOTIFY_COMPLETED, which
  * always comes after any worker job ends (the connection stays suspended until then). */
-typedef struct conn_ctx {
+struct conn_ctx {
     mdl_request_t req;        /* what the handler sees */
     mdl_job_t job;            /* worker job, when deferred */
     mdl_http_t *http;
@@ -67,19 +88,36 @@ typedef struct conn_ctx {
     bool orphaned;            /* MHD completed the request while a step ran: free after it */
     bool aborted;             /* stream->abort has run */
     bool ended;               /* stream->end has run */
-} conn_ctx_t;
+    /* Read deadlines and a client gone mid-body. */
+    track_t *track;           /* its connection's, until NOTIFY_COMPLETED */
+    double body_since;        /* the header was complete (moved on by pauses) */
+    double paused_at;         /* when the handler last paused the body */
+    bool peer_eof;            /* the client closed its side before the body was complete */
+    bool timed_out;           /* its job waited past request_timeout_ms: 504 */
+};
 
 #define CTX_OF(ptr, field) ((conn_ctx_t *)((char *)(ptr)-offsetof(conn_ctx_t, field)))
 
 /* ---- driving MHD from libuv ---- */
 
 static void on_mhd_timer(uv_timer_t *t);
+static void cut_stalled(mdl_http_t *http, bool eof_only);
 
 static void run_mhd(mdl_http_t *http)
 {
     MHD_UNSIGNED_LONG_LONG timeout;
 
     MHD_run(http->daemon);
+    if (http->eof_pending)
+        cut_stalled(http, true);
+    /* At max_connections MHD takes its listening socket out of epoll, and puts it back
+     * only at the start of a run after a connection closed: without another run now, a
+     * freed slot stayed unused until some timeout (up to connection_timeout_s). */
+    if (http->conn_closed) {
+        http->conn_closed = false;
+        uv_timer_start(&http->timer, on_mhd_timer, 0, 0);
+        return;
+    }
     if (MHD_get_timeout(http->daemon, &timeout) == MHD_YES)
         uv_timer_start(&http->timer, on_mhd_timer, timeout, 0);
     else
@@ -341,6 +379,20 @@ static void on_job_work(mdl_job_t *job)
     ctx->work(&ctx->req);
 }
 
+/* A deferred job that waited past request_timeout_ms is dropped unstarted: its client has
+ * likely given up, and running it would only lengthen the queue behind it. */
+static void on_deferred_work(mdl_job_t *job)
+{
+    conn_ctx_t *ctx = CTX_OF(job, job);
+    unsigned limit = ctx->http->srv->config.request_timeout_ms;
+
+    if (limit && (job->t_start - job->t_submit) * 1e3 > limit) {
+        ctx->timed_out = true;
+        return;
+    }
+    ctx->work(&ctx->req);
+}
+
 static void on_job_done(mdl_job_t *job, int cancelled)
 {
     conn_ctx_t *ctx = CTX_OF(job, job);
@@ -348,7 +400,15 @@ static void on_job_done(mdl_job_t *job, int cancelled)
 
     if (!cancelled)
         ctx->req.queue_s = job->t_start - job->t_submit;
-    ctx->done(http->srv, &ctx->req, cancelled);
+    if (ctx->timed_out) { /* the handler cleans up as for a cancel; the answer is ours */
+        ctx->done(http->srv, &ctx->req, 1);
+        free(ctx->req.resp);
+        ctx->req.resp = NULL;
+        mdl_reply_error(&ctx->req, 504, "timeout", "the request waited %.0f ms for a worker; the limit "
+                        "(request_timeout_ms) is %u", ctx->req.queue_s * 1e3, http->srv->config.request_timeout_ms);
+    } else {
+        ctx->done(http->srv, &ctx->req, cancelled);
+    }
     if (cancelled && !ctx->req.resp)
         mdl_reply_error(&ctx->req, 503, "shutting_down", "the server is shutting down");
     ctx->state = ST_REPLY;
@@ -389,7 +449,7 @@ int mdl_request_defer(mdl_server_t *srv, mdl_request_t *req, mdl_work_fn *work, 
 
     ctx->work = work;
     ctx->done = done;
-    ctx->job.work = on_job_work;
+    ctx->job.work = on_deferred_work;
     ctx->job.done = on_job_done;
     r = mdl_pool_submit(srv->pool, &ctx->job);
     if (r == 0)
@@ -401,6 +461,8 @@ int mdl_request_defer(mdl_server_t *srv, mdl_request_t *req, mdl_work_fn *work, 
 
 static void free_ctx(conn_ctx_t *ctx);
 static void stream_end(conn_ctx_t *ctx);
+static void note_piece(conn_ctx_t *ctx);
+static bool body_late(const conn_ctx_t *ctx, double now);
 
 void mdl_request_stream_body(mdl_request_t *req, const mdl_body_ops_t *ops)
 {
@@ -412,6 +474,8 @@ void mdl_request_stream_body(mdl_request_t *req, const mdl_body_ops_t *ops)
 static void resume(conn_ctx_t *ctx)
 {
     if (ctx->suspended) {
+        if (ctx->paused) /* time the server held the body back is not the client's */
+            ctx->body_since += mdl_now() - ctx->paused_at;
         ctx->suspended = false;
         ctx->paused = false;
         MHD_resume_connection(ctx->conn);
@@ -523,6 +587,9 @@ static enum MHD_Result on_stream_data(conn_ctx_t *ctx, const char *data, size_t 
     if (n) {
         *size = 0;
         ctx->bytes_in += n;
+        note_piece(ctx);
+        if (body_late(ctx, mdl_now()))
+            return MHD_NO; /* trickled: close (MHD cannot answer mid-body) */
         if (!ctx->too_large && ctx->bytes_in > ctx->body_limit) {
             ctx->too_large = 1;
             ctx->stream_failed = true;
@@ -541,6 +608,7 @@ static enum MHD_Result on_stream_data(conn_ctx_t *ctx, const char *data, size_t 
         } else if (r > 0) {
             MHD_suspend_connection(ctx->conn);
             ctx->suspended = ctx->paused = true;
+            ctx->paused_at = mdl_now();
         }
         return MHD_YES;
     }
@@ -573,6 +641,125 @@ static enum MHD_Result on_stream_data(conn_ctx_t *ctx, const char *data, size_t 
         return MHD_YES;
     }
     return queue_reply(ctx);
+}
+
+/* ---- read deadlines, and clients gone mid-body ---- */
+
+/* Reading the body: not answered, not ended, not waiting on a step or on the handler. */
+static bool reading_body(const conn_ctx_t *ctx)
+{
+    return ctx->state == ST_NEW && !ctx->ended && !ctx->end_pending && !ctx->suspended;
+}
+
+/* A body gets body_timeout_s, plus a second per body_min_rate bytes that came: a slow
+ * honest upload keeps going, a trickle of bytes does not. */
+static bool body_late(const conn_ctx_t *ctx, double now)
+{
+    const mdl_config_t *c = &ctx->http->srv->config;
+
+    return now > ctx->body_since + c->body_timeout_s + (double)ctx->bytes_in / (double)c->body_min_rate;
+}
+
+/* MHD has no call to close a connection from outside its callbacks; shutting the socket
+ * down makes its next read see the end (the shutdown wakes its epoll), and it closes the
+ * connection and completes the request the usual way. */
+static void cut(track_t *t, const char *why)
+{
+    if (t->cut)
+        return;
+    t->cut = true;
+    shutdown(t->fd, SHUT_RDWR);
+    mdl_log_event(MDL_LOG_INFO, "connection_cut", "reason", why, NULL);
+}
+
+/* Called for every piece of a body. MHD reads with edge-triggered epoll and takes a short
+ * read to mean the socket is drained, so a FIN that came in the same burst as the last
+ * bytes of an incomplete body is never read: the request would sit until the idle timeout
+ * (and hold a drain that long). A peek after each piece sees that FIN. */
+static void note_piece(conn_ctx_t *ctx)
+{
+    ssize_t n;
+    char c;
+
+    if (ctx->peer_eof || !ctx->track)
+        return;
+    n = recv(ctx->track->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+        ctx->peer_eof = true;
+        ctx->http->eof_pending++;
+    }
+}
+
+/* After MHD_run (eof_only): requests whose client closed and whose body MHD could not
+ * finish from what it had buffered. From the sweep timer, also bodies and headers past
+ * their deadlines. */
+static void cut_stalled(mdl_http_t *http, bool eof_only)
+{
+    unsigned header_timeout = http->srv->config.header_timeout_s;
+    double now = mdl_now();
+
+    http->eof_pending = 0;
+    for (track_t *t = http->tracks; t; t = t->next) {
+        conn_ctx_t *ctx = t->ctx;
+        if (t->cut)
+            continue;
+        if (ctx) {
+            if (!reading_body(ctx))
+                continue;
+            if (ctx->peer_eof)
+                cut(t, "client_closed_mid_body");
+            else if (!eof_only && body_late(ctx, now))
+                cut(t, "body_timeout");
+        } else if (!eof_only) {
+            /* Idle connections are MHD's (connection_timeout_s); the header clock starts
+             * when bytes of a request are first seen. */
+            if (!t->header_since) {
+                if (mdl_sock_bytes_received(t->fd) != t->bytes_seen)
+                    t->header_since = now;
+            } else if (now - t->header_since > header_timeout) {
+                cut(t, "header_timeout");
+            }
+        }
+    }
+}
+
+static void on_sweep(uv_timer_t *timer)
+{
+    cut_stalled(timer->data, false);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    mdl_http_t *http = cls;
+    track_t *t = *socket_context;
+
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (!info || !(t = calloc(1, sizeof *t)))
+            return; /* untracked: only MHD's idle timeout applies to it */
+        t->conn = conn;
+        t->fd = info->connect_fd;
+        t->next = http->tracks;
+        if (t->next)
+            t->next->prev = t;
+        http->tracks = t;
+        *socket_context = t;
+        return;
+    }
+    http->conn_closed = true;
+    if (!t)
+        return;
+    if (t->ctx)
+        t->ctx->track = NULL;
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        http->tracks = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    free(t);
+    *socket_context = NULL;
 }
 
 /* ---- the access handler ---- */
@@ -775,6 +962,12 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         ctx->req.method = method;
         ctx->req.path = url;
         ctx->req.version = -1;
+        ctx->body_since = ctx->req.t_start;
+        {
+            const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+            if (ci && (ctx->track = ci->socket_context))
+                ctx->track->ctx = ctx;
+        }
         http->inflight++;
         mdl_metrics_inflight(http->srv->metrics, 1);
         check_request(ctx, url, method);
@@ -804,6 +997,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         size_t n = *upload_data_size;
         ctx->bytes_in += n;
         *upload_data_size = 0;
+        note_piece(ctx);
+        if (body_late(ctx, mdl_now()))
+            return MHD_NO; /* trickled: close (MHD cannot answer mid-body) */
         if (!ctx->too_large && ctx->body.len + n > ctx->body_limit) {
             ctx->too_large = 1;
             mdl_buf_done(&ctx->body);
@@ -859,6 +1055,13 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     if (!ctx)
         return;
     *req_cls = NULL;
+    if (ctx->track) { /* the connection goes idle: the next header's clock starts later */
+        track_t *t = ctx->track;
+        t->ctx = NULL;
+        t->header_since = 0;
+        t->bytes_seen = mdl_sock_bytes_received(t->fd);
+        ctx->track = NULL;
+    }
     if (ctx->step_running) { /* a worker still reads the request: its completion frees it */
         ctx->orphaned = true;
         return;
@@ -926,9 +1129,11 @@ int mdl_http_start(mdl_server_t *srv, char *bound, size_t bound_size, mdl_err_t 
     }
     http->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_access, http, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)c->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)c->max_connections,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)c->max_connections_per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)c->connection_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, c->max_header_bytes,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_NOTIFY_COMPLETED, on_completed, http,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, http,
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, http, MHD_OPTION_END);
     if (!http->daemon) {
         free(http);
@@ -950,6 +1155,9 @@ int mdl_http_start(mdl_server_t *srv, char *bound, size_t bound_size, mdl_err_t 
     http->drain_timer.data = http;
     uv_async_init(srv->loop, &http->kick, on_kick);
     http->kick.data = http;
+    uv_timer_init(srv->loop, &http->sweep_timer);
+    http->sweep_timer.data = http;
+    uv_timer_start(&http->sweep_timer, on_sweep, 250, 250);
     uv_poll_start(&http->poll, UV_READABLE, on_mhd_poll);
     info = MHD_get_daemon_info(http->daemon, MHD_DAEMON_INFO_BIND_PORT);
     snprintf(bound, bound_size, strchr(host, ':') ? "[%s]:%u" : "%s:%u", host, (unsigned)info->port);
@@ -1017,7 +1225,9 @@ void mdl_http_stop(mdl_http_t *http)
     MHD_stop_daemon(http->daemon);
     mdl_log_flush();
     http->log_timer.data = http;
-    http->open_handles = 5;
+    http->open_handles = 6;
+    uv_timer_stop(&http->sweep_timer);
+    uv_close((uv_handle_t *)&http->sweep_timer, on_handle_closed);
     uv_close((uv_handle_t *)&http->poll, on_handle_closed);
     uv_close((uv_handle_t *)&http->timer, on_handle_closed);
     uv_close((uv_handle_t *)&http->log_timer, on_handle_closed);

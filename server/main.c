@@ -213,6 +213,7 @@ int main(int argc, char **argv)
             .max_sequences = srv->config.max_sequences,
             .poll_ms = srv->config.repository_poll_ms,
             .settle_ms = srv->config.repository_settle_ms,
+            .allow_symlinks_outside = srv->config.allow_symlinks_outside,
         };
         if (mdl_registry_new(srv->loop, &ro, srv->metrics, &srv->registry, &err) < 0) {
             mdl_log_event(MDL_LOG_ERROR, "startup_failed", "error", err.msg, NULL);

@@ -2,6 +2,7 @@
 
 #include <cjson/cJSON.h>
 #include <dirent.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "models/file.h"
+#include "names.h"
 #include "router.h"
 
 #define DEBOUNCE_MS 100
@@ -42,6 +44,7 @@ struct mdl_registry {
     uv_loop_t *loop;
     mdl_registry_opts_t opts;
     char repository[1024];
+    char root_real[PATH_MAX]; /* the repository with every symlink resolved */
     struct mdl_metrics *metrics;
     mdl_slot_t **slots;   /* stable pointers: requests hold them */
     size_t n_slots;
@@ -93,15 +96,6 @@ static double unix_now(void)
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     return (double)now.tv_sec + now.tv_nsec / 1e9;
-}
-
-static bool valid_name(const char *s)
-{
-    size_t n = strlen(s);
-
-    if (n == 0 || n > MDL_NAME_MAX || s[0] == '.')
-        return false;
-    return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
 }
 
 /* ---- what is on disk ---- */
@@ -163,14 +157,14 @@ static size_t list_versions(const char *dir, long *out, size_t cap)
     if (!d)
         return 0;
     while ((e = readdir(d)) && n < cap) {
-        size_t len = strlen(e->d_name);
+        long v = mdl_version_parse(e->d_name);
         char path[1400];
         struct stat st;
-        if (len == 0 || len > 18 || strspn(e->d_name, "0123456789") != len)
+        if (v < 0)
             continue;
         if (path_join(path, sizeof path, dir, e->d_name) == 0 && stat(path, &st) == 0 &&
             S_ISDIR(st.st_mode))
-            out[n++] = strtol(e->d_name, NULL, 10);
+            out[n++] = v;
     }
     closedir(d);
     qsort(out, n, sizeof *out, cmp_long_desc);
@@ -468,6 +462,46 @@ static int warm_up(load_job_t *job)
     return r;
 }
 
+/* Whether path, symlinks resolved, lies inside root (itself resolved). */
+static bool inside(const char *root, const char *path, char *real)
+{
+    size_t n = strlen(root);
+
+    if (!realpath(path, real))
+        return true; /* gone meanwhile: the load reports it */
+    return strncmp(real, root, n) == 0 && (real[n] == '/' || real[n] == '\0' || (n == 1 && root[0] == '/'));
+}
+
+/* A version folder and what is in it must resolve inside the repository: a symlink to
+ * /etc or to another tenant's files is refused (allow_symlinks_outside lifts this).
+ * Symlinks within it, such as Kubernetes' "..data" swaps, are fine. */
+static int check_inside(const load_job_t *job, mdl_err_t *reterr)
+{
+    const char *root = job->reg->root_real;
+    char real[PATH_MAX], path[1400];
+    struct dirent *e;
+    DIR *d;
+    int r = 0;
+
+    if (job->reg->opts.allow_symlinks_outside || !root[0])
+        return 0;
+    if (!inside(root, job->dir, real))
+        return mdl_err_set(reterr, -EPERM, "%s resolves to %s, outside the repository (config "
+                           "allow_symlinks_outside allows it)", job->dir, real);
+    if (!(d = opendir(job->dir)))
+        return 0;
+    while (r == 0 && (e = readdir(d))) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 ||
+            path_join(path, sizeof path, job->dir, e->d_name) < 0)
+            continue;
+        if (!inside(root, path, real))
+            r = mdl_err_set(reterr, -EPERM, "%s resolves to %s, outside the repository (config "
+                            "allow_symlinks_outside allows it)", path, real);
+    }
+    closedir(d);
+    return r;
+}
+
 static void on_load_work(uv_work_t *req)
 {
     load_job_t *job = req->data;
@@ -485,7 +519,8 @@ static void on_load_work(uv_work_t *req)
                             .chat_template = job->chat_template[0] ? job->chat_template : NULL};
     double t0 = uv_hrtime() / 1e9;
 
-    if (mdl_model_load_dir(job->dir, &opts, &job->model, &job->err) == 0 && job->warmup &&
+    if (check_inside(job, &job->err) == 0 &&
+        mdl_model_load_dir(job->dir, &opts, &job->model, &job->err) == 0 && job->warmup &&
         warm_up(job) < 0)
         job->model = mdl_model_unref(job->model);
     job->seconds = uv_hrtime() / 1e9 - t0;
@@ -740,7 +775,7 @@ static void scan(mdl_registry_t *reg, bool initial)
         if (e->d_name[0] == '.' || path_join(path, sizeof path, reg->repository, e->d_name) < 0 ||
             stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
             continue;
-        if (!valid_name(e->d_name)) {
+        if (!mdl_name_valid(e->d_name)) {
             if (initial)
                 mdl_log_event(MDL_LOG_WARN, "model_skipped", "folder", e->d_name, "reason",
                               "name must be 1..64 of [A-Za-z0-9._-]", NULL);
@@ -857,6 +892,8 @@ int mdl_registry_new(uv_loop_t *loop, const mdl_registry_opts_t *opts, struct md
     reg->opts = *opts;
     snprintf(reg->repository, sizeof reg->repository, "%s", opts->repository);
     reg->opts.repository = reg->repository;
+    if (!realpath(reg->repository, reg->root_real))
+        reg->root_real[0] = '\0';
     reg->metrics = metrics;
     uv_timer_init(loop, &reg->debounce);
     reg->debounce.data = reg;

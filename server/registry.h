@@ -74,6 +74,7 @@ typedef struct mdl_registry_opts {
     unsigned gen_threads, max_sequences; /* for transformer models' engines */
     unsigned poll_ms;         /* rescan period; 0 = notifications only */
     unsigned settle_ms;       /* changed files must be this old and unchanged for a scan */
+    bool allow_symlinks_outside; /* else a version whose files resolve outside the repository fails */
 } mdl_registry_opts_t;
 
 /* Creates the registry and scans the repository, starting every load. Fails only if the

@@ -88,6 +88,8 @@ static int match_pattern(const char *pattern, const char *path, mdl_route_match_
                     return 0;
                 memcpy(m->model, s, n);
                 m->model[n] = '\0';
+                if (!mdl_name_valid(m->model)) /* "..", ".hidden": never a model */
+                    return 0;
             } else {
                 while (s[n] >= '0' && s[n] <= '9')
                     n++;

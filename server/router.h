@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "handlers/handler.h"
+#include "names.h"
 
 enum {
     MDL_ROUTE_MODEL = 1 << 0, /* {m} must name a model in the registry (404 otherwise) */
@@ -29,8 +30,6 @@ struct mdl_route {
     size_t max_body;          /* 0: no body; SIZE_MAX: the configured max_body_bytes;
                                  MDL_BODY_EVAL: max_eval_body_bytes */
 };
-
-#define MDL_NAME_MAX 64
 
 typedef struct mdl_route_match {
     const mdl_route_t *route;

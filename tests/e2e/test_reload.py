@@ -74,7 +74,9 @@ def test_reload_under_load_loses_nothing(tmp_path):
     gbdt_text = (FIXTURES / "model.json").read_text()
     (gb_dir / "1").mkdir()
     (gb_dir / "1" / "model.json").write_text(gbdt_text)
-    targets = tmp_path / "targets"  # for symlink swaps
+    # for symlink swaps: a hidden folder inside the repository (the Kubernetes "..data"
+    # layout); targets outside it are refused unless allow_symlinks_outside
+    targets = repo / ".targets"
     targets.mkdir()
     header, first = (FIXTURES / "input.csv").read_text().splitlines()[:2]
     gb_row = [float(x) if x else None for x in first.split(",")]

@@ -26,7 +26,7 @@ def read_all(s):
         data += chunk
 
 
-def test_full_pool_answers_503_with_retry_after(toy_repo):
+def test_full_pool_answers_429_with_retry_after(toy_repo):
     """One worker, no queue, every batch deferred: requests that arrive together find the
     pool full. The daemon is stopped while they are sent so that they do arrive together."""
     rows = [[i % 50, 1.0, 0.25] for i in range(2000)]
@@ -47,7 +47,7 @@ def test_full_pool_answers_503_with_retry_after(toy_repo):
             with s:
                 answers.append(parse_raw_response(read_all(s)))
         ok = [a for a in answers if a[0] == 200]
-        busy = [a for a in answers if a[0] == 503]
+        busy = [a for a in answers if a[0] == 429]
         assert len(ok) + len(busy) == 8, [a[0] for a in answers]
         assert ok, "no request was served"
         assert busy, "8 simultaneous deferred batches on a 1-worker, 0-queue pool: none was refused"
@@ -63,7 +63,7 @@ def test_full_pool_answers_503_with_retry_after(toy_repo):
         st, _, rb = d.predict("toy", [[1, 2, 3]])
         assert st == 200 and rb["predictions"][0] == pytest.approx(toy_expected([1, 2, 3]), rel=1e-12)
         st, _, text = d.request("GET", "/metrics")
-        assert f'modeld_requests_total{{endpoint="predict",model="toy",code="503"}} {len(busy)}' in text
+        assert f'modeld_requests_total{{endpoint="predict",model="toy",code="429"}} {len(busy)}' in text
 
 
 def test_large_batch_runs_on_a_worker(toy_repo):

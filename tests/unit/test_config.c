@@ -27,6 +27,33 @@ static void test_defaults(void)
     CHECK_EQ_INT(c.listen_port, 8080);
     CHECK(c.workers >= 1);
     CHECK(c.max_body_bytes > 0);
+    /* the hostile-client limits are on by default (docs/api.md, "Limits") */
+    CHECK_EQ_INT(c.max_connections_per_ip, 1024);
+    CHECK_EQ_INT(c.header_timeout_s, 10);
+    CHECK_EQ_INT(c.body_timeout_s, 30);
+    CHECK_EQ_INT(c.body_min_rate, 16384);
+    CHECK_EQ_INT(c.request_timeout_ms, 30000);
+    CHECK(!c.allow_symlinks_outside);
+}
+
+/* The in-memory form the fuzz target uses: the name stands for the file in messages, the
+ * text need not be NUL-terminated, and limits keep their bounds. */
+static void test_text(void)
+{
+    const char text[] = "{\"header_timeout_s\": 2, \"allow_symlinks_outside\": true, "
+                        "\"max_connections_per_ip\": 0}GARBAGE";
+    mdl_config_t c;
+    mdl_err_t err = {0};
+
+    mdl_config_defaults(&c);
+    CHECK_EQ_INT(mdl_config_load_text(&c, "inline", text, strlen(text) - 7, &err), 0);
+    CHECK_EQ_INT(c.header_timeout_s, 2);
+    CHECK(c.allow_symlinks_outside);
+    CHECK_EQ_INT(c.max_connections_per_ip, 0);
+    CHECK_EQ_INT(mdl_config_load_text(&c, "inline", "{\"header_timeout_s\": 0}", 23, &err), -EINVAL);
+    CHECK(strstr(err.msg, "inline: header_timeout_s: must be an integer in [1, 3600]") != NULL);
+    CHECK_EQ_INT(mdl_config_load_text(&c, "inline", text, strlen(text), &err), -EINVAL);
+    CHECK(strstr(err.msg, "inline: invalid JSON") != NULL);
 }
 
 static void test_file_values(void)
@@ -92,6 +119,7 @@ static void test_overrides(void)
 int main(void)
 {
     RUN(test_defaults);
+    RUN(test_text);
     RUN(test_file_values);
     RUN(test_file_errors);
     RUN(test_overrides);

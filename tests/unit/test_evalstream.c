@@ -198,6 +198,24 @@ static void test_errors(void)
                  "exactly one");
 }
 
+/* A syntax error quotes the bytes near it, and only bytes of the input: a streamed line
+ * is a slice of a buffer with other data after it (fuzz_evalstream found the message read
+ * past the slice, up to a NUL). */
+static void test_error_quotes_only_input(void)
+{
+    const char text[] = "{\"features\": {\"a\" 1}}SECRET-AFTER-THE-SLICE";
+    size_t len = strlen("{\"features\": {\"a\" 1}}");
+    mdl_evalstream_t *s = mdl_evalstream_new(MDL_EVAL_NDJSON, model, 10);
+    mdl_err_t err = {0};
+    long r = mdl_evalstream_feed(s, text, len, true, &err);
+
+    CHECK_EQ_INT(r, -EBADMSG);
+    CHECK(strstr(err.msg, "line 1") != NULL);
+    if (strstr(err.msg, "SECRET"))
+        CHECK_FAIL_("message quotes bytes past the input: %s", err.msg);
+    mdl_evalstream_free(s);
+}
+
 /* Mutated bodies cut at random places: every outcome is success or one of the documented
  * codes with a message, never a crash (run under ASan by make asan). */
 static void test_random_mutations(void)
@@ -255,6 +273,7 @@ int main(void)
     RUN(test_formats_and_cuts_agree);
     RUN(test_precomputed_multiclass);
     RUN(test_errors);
+    RUN(test_error_quotes_only_input);
     RUN(test_random_mutations);
     mdl_model_unref(model);
     return check_summary();
