@@ -34,5 +34,6 @@ Xt = rng.normal(size=(10000, d)).astype(np.float32)
 m = b.predict(xgb.DMatrix(Xt, nthread=1), output_margin=True)
 Xt.astype(np.float64).tofile(os.path.join(out, "rows.f64"))
 m.astype(np.float64).tofile(os.path.join(out, "margin.f64"))
-b.save_model(os.path.join(out, "model.json.tmp"))
-os.rename(os.path.join(out, "model.json.tmp"), os.path.join(out, "model.json"))
+# the name's extension picks XGBoost's format: write "*.json", then rename into place
+b.save_model(os.path.join(out, "tmp-model.json"))
+os.rename(os.path.join(out, "tmp-model.json"), os.path.join(out, "model.json"))
