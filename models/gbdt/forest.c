@@ -10,7 +10,8 @@
  *
  * Perfect layout (XGBoost forests without categorical splits, depth <= 10, when it costs
  * at most 8 slots per general node): see build_perfect(). 8-byte splits, complete trees,
- * a fixed number of branch-free steps per walk.
+ * a fixed number of branch-free steps per walk; rows read as two float copies (NaN as
+ * +inf, NaN as -inf) so that a step is one comparison (see pnode_t).
  *
  * Walks: LANES independent walks advance in lockstep so their cache misses overlap. Small
  * batches walk several trees of one row at once; bigger ones take blocks of BLOCK_ROWS rows
@@ -20,9 +21,13 @@
  * Measured (tools/gbdt_speed.c, issue-3 shape: 1000 trees of depth 8, 100 features,
  * shared 2-core VM under load): general layout, one walk at a time ~237 us/row at batch 1
  * and ~123 at 10000; lockstep ~72 / ~50; perfect layout ~40-55 / ~18-21; with the lane
- * loops unrolled (idx in registers) ~35-45 / ~14-15. A layout with 3-level subtrees per
- * cache line (for batch 1), 32-500 lanes per row, and a branch-free LightGBM step measured
- * no better and were dropped. */
+ * loops unrolled (idx in registers) ~35-45 / ~14-15; NaN-free step (two row copies)
+ * -40% instructions, ~38 / ~12.6 (bench/gbdt/run.sh and bench/RESULTS.md have the
+ * figures against XGBoost). A layout with 3-level subtrees per cache line (for batch 1),
+ * 32-500 lanes per row, a branch-free LightGBM step, prefetching the next group's roots at
+ * batch 1, 8 or 32 trees per row and 32-row blocks or 16 rows per tree in the perfect walk
+ * measured no better (within the noise of a shared machine) and were dropped. Threads over
+ * row blocks: mdl_forest_score_threads. */
 #include "forest.h"
 
 #include <float.h>
