@@ -4,7 +4,7 @@
 # libxgboost.so, XGBoosterPredictFromDense) on the same model and rows, and, when a
 # LightGBM build is at hand, against LightGBM's C API (bench/gbdt/lightgbm_capi.cpp).
 #
-#   bench/gbdt/run.sh                          # ~5-10 min the first time (training), then ~3
+#   bench/gbdt/run.sh                          # + 5-25 min the first time (training), then ~3-6
 #   BENCH_REPS=1 bench/gbdt/run.sh             # quick
 #   LIGHTGBM_DIR=/path/to/LightGBM bench/gbdt/run.sh     # + the LightGBM comparison
 #

@@ -3,7 +3,7 @@
     /usr/bin/python3 bench/gbdt/train_xgb.py OUT_DIR
 
 OUT_DIR/model.json   binary:logistic, 1000 trees, max_depth 8, 100 features, trained on
-                     200k synthetic rows (hist, 2 threads; ~3-6 min on the 2-vCPU VM)
+                     200k synthetic rows (hist, 2 threads; 25 min on the loaded 2-vCPU VM)
 OUT_DIR/rows.f64     10000 test rows (row-major float64; the values are float32 values, so
                      modeld, which casts XGBoost inputs to float, and XGBoost's float32 C API
                      input see the same numbers)
