@@ -1,17 +1,15 @@
 // LightGBM's side of the GBDT benchmark (issue 3): trains the "LightGBM shape" model
 // (binary, 1000 trees of 255 leaves, 100 features) on synthetic rows, saves it with
 // LGBM_BoosterSaveModel (or reuses OUT_DIR/model.txt), writes test rows and LightGBM's raw
-// scores for them, and times LGBM_BoosterPredictForMat (thread CPU time, num_threads=1) at
-// several batch sizes. The model and rows it
-// writes are what tools/gbdt_speed.c times for modeld (same rows, margins checked bit for bit).
+// scores for them, and times LGBM_BoosterPredictForMat (num_threads=1) at batch 1, 16, 256
+// and 10000, one line per cell (thread CPU and wall us/row). The model and rows it writes
+// are what tools/gbdt_speed.c times for modeld (same rows, margins checked bit for bit).
 //
-// LightGBM is not packaged by Debian: build v4.6.0 from source (see tools/gen_lgb_fixtures.cpp)
-//   g++ -O2 -std=c++17 -I LightGBM/include bench/gbdt/lightgbm_capi.cpp -L LightGBM -l_lightgbm
-//       -Wl,-rpath,$PWD/LightGBM -o /tmp/lgb_bench        (one line)
-//   /tmp/lgb_bench OUT_DIR [TREES]      -> OUT_DIR/model.txt rows.f64 margin.f64
-//   cc -O2 -std=c11 -D_GNU_SOURCE -I. -o /tmp/gbdt_speed tools/gbdt_speed.c
-//      build/release/libmodeld.a -lpthread -lm          (one line)
-//   /tmp/gbdt_speed OUT_DIR/model.txt OUT_DIR/rows.f64 100 OUT_DIR/margin.f64
+// LightGBM is not packaged by Debian: build v4.6.0 from source (see tools/gen_lgb_fixtures.cpp);
+// bench/gbdt/run.sh builds and runs this file when LIGHTGBM_DIR points at that build:
+//   g++ -O2 -std=c++17 -I $LIGHTGBM_DIR/include bench/gbdt/lightgbm_capi.cpp
+//       -L $LIGHTGBM_DIR -l_lightgbm -Wl,-rpath,$LIGHTGBM_DIR -o lgb_bench   (one line)
+//   lgb_bench OUT_DIR [TREES]      -> OUT_DIR/model.txt rows.f64 margin.f64
 #include <LightGBM/c_api.h>
 
 #include <cmath>
@@ -37,6 +35,12 @@ double uniform() {
 double cpu_s() {
     timespec ts;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+double wall_s() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
@@ -110,14 +114,15 @@ int main(int argc, char **argv) {
     f = fopen((dir + "/margin.f64").c_str(), "wb");
     fwrite(out.data(), sizeof(double), out.size(), f);
     fclose(f);
-    printf("model: %d iterations, %d features; LightGBM C API, 1 thread, normal prediction:\n",
-           iters, nf);
+    printf("load: %d iterations, %d features\n", iters, nf);
+    // one line per cell, the format of tools/gbdt_speed.c and bench/gbdt/xgb_capi.py;
+    // consecutive slices, >= 10000 rows per pass, best of 3 passes
     for (int batch : {1, 16, 256, 10000}) {
-        double best = 1e30;
+        double best_c = 1e30, best_w = 1e30;
         for (int rep = 0; rep < 3; rep++) {
             int done = 0;
-            double t0 = cpu_s();
-            while (done < n_test && (done < 2000 || batch == 10000)) {
+            double c0 = cpu_s(), w0 = wall_s();
+            while (done < n_test) {
                 int n = std::min(batch, n_test - done);
                 check(LGBM_BoosterPredictForMat(b, xte.data() + (size_t)done * nf,
                                                 C_API_DTYPE_FLOAT64, n, nf, 1,
@@ -125,10 +130,12 @@ int main(int argc, char **argv) {
                                                 &len, out.data()), "predict");
                 done += n;
             }
-            double us = (cpu_s() - t0) * 1e6 / done;
-            if (us < best) best = us;
+            best_c = std::min(best_c, (cpu_s() - c0) * 1e6 / done);
+            best_w = std::min(best_w, (wall_s() - w0) * 1e6 / done);
         }
-        printf("  batch %5d: %8.2f us/row\n", batch, best);
+        printf("lightgbm batch %d threads 1 cpu_us_row %.3f wall_us_row %.3f\n", batch, best_c,
+               best_w);
+        fflush(stdout);
     }
     LGBM_BoosterFree(b);
     return 0;

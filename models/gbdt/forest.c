@@ -10,7 +10,8 @@
  *
  * Perfect layout (XGBoost forests without categorical splits, depth <= 10, when it costs
  * at most 8 slots per general node): see build_perfect(). 8-byte splits, complete trees,
- * a fixed number of branch-free steps per walk.
+ * a fixed number of branch-free steps per walk; rows read as two float copies (NaN as
+ * +inf, NaN as -inf) so that a step is one comparison (see pnode_t).
  *
  * Walks: LANES independent walks advance in lockstep so their cache misses overlap. Small
  * batches walk several trees of one row at once; bigger ones take blocks of BLOCK_ROWS rows
@@ -20,13 +21,18 @@
  * Measured (tools/gbdt_speed.c, issue-3 shape: 1000 trees of depth 8, 100 features,
  * shared 2-core VM under load): general layout, one walk at a time ~237 us/row at batch 1
  * and ~123 at 10000; lockstep ~72 / ~50; perfect layout ~40-55 / ~18-21; with the lane
- * loops unrolled (idx in registers) ~35-45 / ~14-15. A layout with 3-level subtrees per
- * cache line (for batch 1), 32-500 lanes per row, and a branch-free LightGBM step measured
- * no better and were dropped. */
+ * loops unrolled (idx in registers) ~35-45 / ~14-15; NaN-free step (two row copies)
+ * -40% instructions, ~38 / ~12.6 (bench/gbdt/run.sh and bench/RESULTS.md have the
+ * figures against XGBoost). A layout with 3-level subtrees per cache line (for batch 1),
+ * 32-500 lanes per row, a branch-free LightGBM step, prefetching the next group's roots at
+ * batch 1, 8 or 32 trees per row and 32-row blocks or 16 rows per tree in the perfect walk
+ * measured no better (within the noise of a shared machine) and were dropped. Threads over
+ * row blocks: mdl_forest_score_threads. */
 #include "forest.h"
 
 #include <float.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,19 +96,24 @@ struct mdl_forest {
     double *lin_coef;
 
     /* Perfect layout (XGBoost forests without categorical splits, depth <= PERFECT_MAX_DEPTH):
-     * every tree padded to a complete binary tree of depth p_depth in heap order (children
-     * of i at 2i+1, 2i+2). A leaf above the bottom is copied into every slot below it, so
-     * a walk is exactly p_depth branch-free steps. Scores MARGIN and VALUE; LEAF output
-     * uses the general layout. NULL when not built. */
+     * every tree padded to a complete binary tree of depth p_depth in heap order from 1
+     * (root 1, children of i at 2i and 2i+1, slot 0 unused). A leaf above the bottom is
+     * copied into every slot below it, so a walk is exactly p_depth branch-free steps.
+     * Scores MARGIN and VALUE; LEAF output uses the general layout. NULL when not built. */
     unsigned p_depth;
-    struct pnode *p_nodes; /* n_trees x (2^p_depth - 1) */
+    struct pnode *p_nodes; /* n_trees x 2^p_depth */
     float *p_leaves;       /* n_trees x 2^p_depth, leaf x tree weight, as XGBoost multiplies */
 };
 
-/* A split of the perfect layout: x < thr -> left; NaN -> left iff the low bit of fd. */
+/* A split of the perfect layout. The scorer reads rows as 2 x n_features floats: x[j] with
+ * NaN replaced by +inf, then x[j] with NaN replaced by -inf. A node whose missing values go
+ * right reads the first copy, one whose missing values go left the second, so the step is
+ * one comparison with no NaN test: x >= thr -> right (+inf >= any threshold; -inf >= a
+ * threshold > -inf never, which is why a default-left split at -inf keeps the forest off
+ * this layout). XGBoost's rule, x < thr -> left, is the same for every non-NaN x. */
 typedef struct pnode {
     float thr;
-    uint32_t fd; /* feature << 1 | default_left */
+    uint32_t col; /* feature, + n_features when missing values go left */
 } pnode_t;
 
 #define PERFECT_MAX_DEPTH 10
@@ -513,8 +524,8 @@ out:
     return r;
 }
 
-/* Depth of the subtree at compiled node i (a leaf has depth 0); -1 if deeper than max or
- * categorical. */
+/* Depth of the subtree at compiled node i (a leaf has depth 0); -1 if deeper than max,
+ * categorical, or a default-left split at -inf (see pnode_t). */
 static int subtree_depth(const mdl_forest_t *f, uint32_t i, int max)
 {
     const fnode_t *n = &f->nodes[i];
@@ -522,7 +533,8 @@ static int subtree_depth(const mdl_forest_t *f, uint32_t i, int max)
 
     if (n->meta & FN_LEAF)
         return 0;
-    if ((n->meta & FN_CAT) || max == 0)
+    if ((n->meta & FN_CAT) || max == 0 ||
+        ((n->meta & FN_DEFAULT_LEFT) && n->u.thr == -INFINITY))
         return -1;
     if ((l = subtree_depth(f, n->next, max - 1)) < 0 ||
         (r = subtree_depth(f, n->next + 1, max - 1)) < 0)
@@ -540,21 +552,22 @@ static void fill_perfect(const mdl_forest_t *f, const ftree_t *tr, uint32_t i, s
         float v = (float)n->u.value;
         if (f->weighted)
             v = v * tr->weight_f;
-        pl[h - (((size_t)1 << D) - 1)] = v;
+        pl[h - ((size_t)1 << D)] = v;
         return;
     }
     if (n->meta & FN_LEAF) {
         /* both children are this leaf again: the direction taken does not matter */
         pn[h].thr = 0.0f;
-        pn[h].fd = 1;
+        pn[h].col = 0;
+        fill_perfect(f, tr, i, 2 * h, level + 1, D, pn, pl);
         fill_perfect(f, tr, i, 2 * h + 1, level + 1, D, pn, pl);
-        fill_perfect(f, tr, i, 2 * h + 2, level + 1, D, pn, pl);
         return;
     }
     pn[h].thr = (float)n->u.thr;
-    pn[h].fd = (n->meta >> FN_FEATURE_SHIFT) << 1 | ((n->meta & FN_DEFAULT_LEFT) ? 1u : 0u);
-    fill_perfect(f, tr, n->next, 2 * h + 1, level + 1, D, pn, pl);
-    fill_perfect(f, tr, n->next + 1, 2 * h + 2, level + 1, D, pn, pl);
+    pn[h].col = (n->meta >> FN_FEATURE_SHIFT) +
+                ((n->meta & FN_DEFAULT_LEFT) ? (uint32_t)f->info.n_features : 0u);
+    fill_perfect(f, tr, n->next, 2 * h, level + 1, D, pn, pl);
+    fill_perfect(f, tr, n->next + 1, 2 * h + 1, level + 1, D, pn, pl);
 }
 
 /* Builds the perfect layout when it applies and stays small (at most 8 slots per node of
@@ -564,7 +577,7 @@ static int build_perfect(mdl_forest_t *f)
     int depth = 0;
     size_t n_int, n_leaf;
 
-    if (f->info.flavor != MDL_FOREST_XGBOOST || f->info.n_features > (UINT32_MAX >> 1))
+    if (f->info.flavor != MDL_FOREST_XGBOOST)
         return 0;
     for (size_t t = 0; t < f->n_trees; t++) {
         int d = subtree_depth(f, f->trees[t].root, PERFECT_MAX_DEPTH);
@@ -575,17 +588,17 @@ static int build_perfect(mdl_forest_t *f)
     }
     if (depth == 0)
         depth = 1;
-    n_int = ((size_t)1 << depth) - 1;
+    n_int = (size_t)1 << depth; /* slot 0 unused */
     n_leaf = (size_t)1 << depth;
     if (f->n_trees * (n_int + n_leaf) > 8 * f->n_nodes + 64)
         return 0;
-    f->p_nodes = malloc(f->n_trees * n_int * sizeof *f->p_nodes);
+    f->p_nodes = calloc(f->n_trees * n_int, sizeof *f->p_nodes);
     f->p_leaves = malloc(f->n_trees * n_leaf * sizeof *f->p_leaves);
     if (!f->p_nodes || !f->p_leaves)
         return -ENOMEM;
     f->p_depth = (unsigned)depth;
     for (size_t t = 0; t < f->n_trees; t++)
-        fill_perfect(f, &f->trees[t], f->trees[t].root, 0, 0, (unsigned)depth,
+        fill_perfect(f, &f->trees[t], f->trees[t].root, 1, 0, (unsigned)depth,
                      f->p_nodes + t * n_int, f->p_leaves + t * n_leaf);
     return 0;
 }
@@ -841,14 +854,26 @@ static inline __attribute__((always_inline)) void margins(const mdl_forest_t *f,
     }
 }
 
-/* Perfect layout: rows are first converted to float (XGBoost compares in float) into xs
- * (n_rows x n_features), then LANES walks run D steps each, without a branch. */
-static inline __attribute__((always_inline)) unsigned pstep(const pnode_t *pn, size_t i,
-                                                           const float *x)
+/* Perfect layout: rows are first converted to float (XGBoost compares in float), each into
+ * 2 x n_features columns (see pnode_t), then `lanes` walks run D branch-free steps each,
+ * in lockstep. Walk l starts in the tree at pn + l * pn_stride with the row at
+ * x + l * x_stride: several trees of one row (x_stride 0) or several rows through one tree
+ * (pn_stride 0). idx[l] ends as the leaf slot, 0 .. 2^D - 1. */
+static inline __attribute__((always_inline)) void pwalk(const pnode_t *pn, size_t pn_stride,
+                                                        const float *x, size_t x_stride,
+                                                        unsigned D, unsigned lanes, size_t *idx)
 {
-    const pnode_t *n = &pn[i];
-    float v = x[n->fd >> 1];
-    return (unsigned)!(v < n->thr) ^ ((n->fd & 1u) & (unsigned)(v != v));
+    for (unsigned l = 0; l < lanes; l++)
+        idx[l] = 1;
+    for (unsigned d = 0; d < D; d++) {
+#pragma GCC unroll 16
+        for (unsigned l = 0; l < lanes; l++) {
+            const pnode_t *n = &pn[l * pn_stride + idx[l]];
+            idx[l] = 2 * idx[l] + (x[l * x_stride + n->col] >= n->thr);
+        }
+    }
+    for (unsigned l = 0; l < lanes; l++)
+        idx[l] -= (size_t)1 << D;
 }
 
 #ifndef P_ROW_LANES
@@ -858,75 +883,53 @@ static inline __attribute__((always_inline)) unsigned pstep(const pnode_t *pn, s
 #define P_BLOCK_LANES 8 /* rows walked at once through one tree */
 #endif
 
+/* Adds leaf slot i of tree t to margin *mg, in float as XGBoost does. */
+static inline void padd(const mdl_forest_t *f, size_t t, size_t i, double *mg)
+{
+    *mg = (double)((float)*mg + f->p_leaves[(t << f->p_depth) + i]);
+}
+
 static void margins_perfect(const mdl_forest_t *f, const float *xs, size_t n_rows, double *m)
 {
-    size_t nf = f->info.n_features, k = f->info.n_outputs, nt = f->n_trees;
+    size_t xw = 2 * f->info.n_features, k = f->info.n_outputs, nt = f->n_trees;
     unsigned D = f->p_depth;
-    size_t n_int = ((size_t)1 << D) - 1, n_leaf = (size_t)1 << D;
+    size_t tw = (size_t)1 << D, idx[P_ROW_LANES > P_BLOCK_LANES ? P_ROW_LANES : P_BLOCK_LANES];
 
     for (size_t r = 0; r < n_rows * k; r++)
         m[r] = f->base[r % k];
     if (n_rows < P_BLOCK_LANES) {
+        /* few rows: each row walks P_ROW_LANES trees at once */
         for (size_t r = 0; r < n_rows; r++) {
-            const float *x = xs + r * nf;
+            const float *x = xs + r * xw;
             double *mr = m + r * k;
             size_t t = 0;
             for (; t + P_ROW_LANES <= nt; t += P_ROW_LANES) {
-                size_t idx[P_ROW_LANES];
-                const pnode_t *pn = f->p_nodes + t * n_int;
+                pwalk(f->p_nodes + t * tw, tw, x, 0, D, P_ROW_LANES, idx);
                 for (unsigned l = 0; l < P_ROW_LANES; l++)
-                    idx[l] = 0;
-                for (unsigned d = 0; d < D; d++) {
-#pragma GCC unroll 16
-                    for (unsigned l = 0; l < P_ROW_LANES; l++)
-                        idx[l] = 2 * idx[l] + 1 + pstep(pn + l * n_int, idx[l], x);
-                }
-                for (unsigned l = 0; l < P_ROW_LANES; l++) {
-                    float v = f->p_leaves[(t + l) * n_leaf + idx[l] - n_int];
-                    uint32_t g = f->trees[t + l].group;
-                    mr[g] = (double)((float)mr[g] + v);
-                }
+                    padd(f, t + l, idx[l], &mr[f->trees[t + l].group]);
             }
             for (; t < nt; t++) {
-                size_t i = 0;
-                const pnode_t *pn = f->p_nodes + t * n_int;
-                for (unsigned d = 0; d < D; d++)
-                    i = 2 * i + 1 + pstep(pn, i, x);
-                uint32_t g = f->trees[t].group;
-                mr[g] = (double)((float)mr[g] + f->p_leaves[t * n_leaf + i - n_int]);
+                pwalk(f->p_nodes + t * tw, 0, x, 0, D, 1, idx);
+                padd(f, t, idx[0], &mr[f->trees[t].group]);
             }
         }
         return;
     }
+    /* blocks of BLOCK_ROWS rows through one tree at a time, P_BLOCK_LANES rows at once */
     for (size_t r0 = 0; r0 < n_rows; r0 += BLOCK_ROWS) {
         size_t nb = n_rows - r0 < BLOCK_ROWS ? n_rows - r0 : BLOCK_ROWS;
         for (size_t t = 0; t < nt; t++) {
-            const pnode_t *pn = f->p_nodes + t * n_int;
-            const float *pl = f->p_leaves + t * n_leaf;
-            uint32_t g = f->trees[t].group;
+            const pnode_t *pn = f->p_nodes + t * tw;
+            double *mg = m + r0 * k + f->trees[t].group;
             size_t r = 0;
             for (; r + P_BLOCK_LANES <= nb; r += P_BLOCK_LANES) {
-                size_t idx[P_BLOCK_LANES];
-                const float *x = xs + (r0 + r) * nf;
+                pwalk(pn, 0, xs + (r0 + r) * xw, xw, D, P_BLOCK_LANES, idx);
                 for (unsigned l = 0; l < P_BLOCK_LANES; l++)
-                    idx[l] = 0;
-                for (unsigned d = 0; d < D; d++) {
-#pragma GCC unroll 16
-                    for (unsigned l = 0; l < P_BLOCK_LANES; l++)
-                        idx[l] = 2 * idx[l] + 1 + pstep(pn, idx[l], x + l * nf);
-                }
-                for (unsigned l = 0; l < P_BLOCK_LANES; l++) {
-                    double *mg = &m[(r0 + r + l) * k + g];
-                    *mg = (double)((float)*mg + pl[idx[l] - n_int]);
-                }
+                    padd(f, t, idx[l], &mg[(r + l) * k]);
             }
             for (; r < nb; r++) {
-                size_t i = 0;
-                const float *x = xs + (r0 + r) * nf;
-                for (unsigned d = 0; d < D; d++)
-                    i = 2 * i + 1 + pstep(pn, i, x);
-                double *mg = &m[(r0 + r) * k + g];
-                *mg = (double)((float)*mg + pl[i - n_int]);
+                pwalk(pn, 0, xs + (r0 + r) * xw, 0, D, 1, idx);
+                padd(f, t, idx[0], &mg[r * k]);
             }
         }
     }
@@ -942,8 +945,8 @@ static void margins_lgb(const mdl_forest_t *f, const double *rows, size_t n, dou
     margins(f, rows, n, m, false);
 }
 
-/* Margins of n rows into m. xs: float scratch of at least min(n, BLOCK_ROWS) x n_features
- * (used by the perfect layout), or NULL. */
+/* Margins of n rows into m. xs: float scratch of at least min(n, BLOCK_ROWS) x 2 x
+ * n_features (used by the perfect layout), or NULL. */
 static void margins_rows(const mdl_forest_t *f, const double *rows, size_t n, double *m,
                          float *xs)
 {
@@ -952,8 +955,14 @@ static void margins_rows(const mdl_forest_t *f, const double *rows, size_t n, do
     if (f->p_nodes && xs) {
         for (size_t r0 = 0; r0 < n; r0 += BLOCK_ROWS) {
             size_t nb = n - r0 < BLOCK_ROWS ? n - r0 : BLOCK_ROWS;
-            for (size_t i = 0; i < nb * nf; i++)
-                xs[i] = (float)rows[r0 * nf + i];
+            for (size_t r = 0; r < nb; r++) {
+                const double *row = rows + (r0 + r) * nf;
+                float *x = xs + r * 2 * nf;
+                for (size_t j = 0; j < nf; j++) {
+                    x[j] = isnan(row[j]) ? INFINITY : (float)row[j];
+                    x[nf + j] = isnan(row[j]) ? -INFINITY : (float)row[j];
+                }
+            }
             margins_perfect(f, xs, nb, m + r0 * f->info.n_outputs);
         }
     } else if (f->info.flavor == MDL_FOREST_XGBOOST) {
@@ -971,7 +980,7 @@ static int scratch_for(const mdl_forest_t *f, size_t n_rows, float **ret, mdl_er
     *ret = NULL;
     if (!f->p_nodes || nb == 0)
         return 0;
-    *ret = malloc(nb * f->info.n_features * sizeof **ret);
+    *ret = malloc(nb * 2 * f->info.n_features * sizeof **ret);
     if (!*ret)
         return mdl_err_set(reterr, -ENOMEM, "out of memory");
     return 0;
@@ -1101,4 +1110,67 @@ int mdl_forest_score(const mdl_forest_t *f, const double *rows, size_t n_rows, m
     }
     free(xs);
     return 0;
+}
+
+/* ---- threads over row blocks --------------------------------------------------------------- */
+
+typedef struct score_part {
+    const mdl_forest_t *f;
+    const double *rows;
+    size_t n_rows;
+    mdl_output_t kind;
+    double *out;
+    int r;
+    mdl_err_t err;
+} score_part_t;
+
+static void *score_part(void *arg)
+{
+    score_part_t *p = arg;
+    p->r = mdl_forest_score(p->f, p->rows, p->n_rows, p->kind, p->out, &p->err);
+    return NULL;
+}
+
+int mdl_forest_score_threads(const mdl_forest_t *f, const double *rows, size_t n_rows,
+                             mdl_output_t kind, double *out, unsigned n_threads,
+                             mdl_err_t *reterr)
+{
+    size_t nf = f->info.n_features, w = mdl_forest_output_width(f, kind), per, off = 0;
+    score_part_t part[MDL_FOREST_MAX_THREADS];
+    pthread_t tid[MDL_FOREST_MAX_THREADS];
+    unsigned n = n_threads, started = 0;
+    int r = 0;
+
+    if (n > MDL_FOREST_MAX_THREADS)
+        n = MDL_FOREST_MAX_THREADS;
+    if (n > n_rows / MDL_FOREST_MIN_ROWS_PER_THREAD)
+        n = (unsigned)(n_rows / MDL_FOREST_MIN_ROWS_PER_THREAD);
+    if (n <= 1 || w == 0)
+        return mdl_forest_score(f, rows, n_rows, kind, out, reterr);
+    /* parts of whole row blocks, the last one takes the rest */
+    per = (n_rows / n + BLOCK_ROWS - 1) / BLOCK_ROWS * BLOCK_ROWS;
+    for (unsigned i = 0; i < n; i++) {
+        size_t cnt = i + 1 == n || per > n_rows - off ? n_rows - off : per;
+        part[i] = (score_part_t){.f = f, .rows = rows + off * nf, .n_rows = cnt, .kind = kind,
+                                 .out = out + off * w};
+        off += cnt;
+    }
+    for (unsigned i = 1; i < n; i++) {
+        if (pthread_create(&tid[i], NULL, score_part, &part[i]) != 0)
+            break;
+        started++;
+    }
+    /* parts whose thread did not start run here, after the first */
+    for (unsigned i = 0; i < n; i++)
+        if (i == 0 || i > started)
+            score_part(&part[i]);
+    for (unsigned i = 1; i <= started; i++)
+        pthread_join(tid[i], NULL);
+    for (unsigned i = 0; i < n && r == 0; i++)
+        if (part[i].r < 0) {
+            r = part[i].r;
+            if (reterr)
+                *reterr = part[i].err;
+        }
+    return r;
 }

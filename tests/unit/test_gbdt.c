@@ -416,6 +416,109 @@ static void test_deep_chain(void)
     mdl_forest_free(f);
 }
 
+/* Random XGBoost trees (depth <= 5, thresholds among a few values and +-inf, random
+ * default directions) scored by the perfect layout and by mdl_forest_score_threads must
+ * equal a plain recursive walk with XGBoost's rules, bit for bit, for rows full of NaN,
+ * +-inf and values at the thresholds. A default-left split at -inf sends only NaN left,
+ * which the perfect layout cannot express: such a forest must still score right (it
+ * falls back to the general layout). */
+static uint64_t rnd_state = 42;
+static uint32_t rnd(uint32_t n)
+{
+    rnd_state = rnd_state * 6364136223846793005ull + 1442695040888963407ull;
+    return (uint32_t)(rnd_state >> 33) % n;
+}
+
+static const double rnd_values[] = {-INFINITY, -1.5, -0.0, 0.0, 0.25, 1.0, 3.0, INFINITY};
+#define N_RND_VALUES (sizeof rnd_values / sizeof rnd_values[0])
+
+/* Appends a random subtree of depth <= d at nodes[*n]; returns its index. */
+static int32_t rnd_subtree(mdl_forest_node_in_t *nodes, int32_t *n, int d, bool allow_dl_ninf)
+{
+    int32_t i = (*n)++;
+    if (d == 0 || rnd(4) == 0) {
+        nodes[i] = (mdl_forest_node_in_t){.type = MDL_NODE_LEAF,
+                                          .value = (double)(float)(rnd(2001) / 1000.0 - 1.0),
+                                          .id = i};
+        return i;
+    }
+    nodes[i] = (mdl_forest_node_in_t){.type = MDL_NODE_NUMERIC, .feature = rnd(3),
+                                      .threshold = rnd_values[1 + rnd(N_RND_VALUES - 1)],
+                                      .default_left = rnd(2)};
+    if (allow_dl_ninf && rnd(3) == 0) {
+        nodes[i].threshold = -INFINITY;
+        nodes[i].default_left = true;
+    }
+    nodes[i].left = rnd_subtree(nodes, n, d - 1, allow_dl_ninf);
+    nodes[i].right = rnd_subtree(nodes, n, d - 1, allow_dl_ninf);
+    return i;
+}
+
+static double ref_leaf(const mdl_forest_node_in_t *nodes, int32_t i, const double *row)
+{
+    while (nodes[i].type != MDL_NODE_LEAF) {
+        double x = row[nodes[i].feature];
+        bool left = isnan(x) ? nodes[i].default_left : (double)(float)x < nodes[i].threshold;
+        i = left ? nodes[i].left : nodes[i].right;
+    }
+    return nodes[i].value;
+}
+
+static void check_random_forest(bool allow_dl_ninf)
+{
+    enum { TREES = 40, ROWS = 1500, NODES = 64 };
+    static mdl_forest_node_in_t nodes[TREES][NODES];
+    static double rows[ROWS * 3], out[ROWS], out3[ROWS], leaf1[ROWS * TREES], leaf3[ROWS * TREES];
+    mdl_forest_params_t p = {.flavor = MDL_FOREST_XGBOOST, .task = MDL_TASK_REGRESSION,
+                             .n_features = 3, .n_outputs = 1};
+    mdl_forest_builder_t *b;
+    mdl_forest_t *f;
+    mdl_err_t err;
+    size_t bad = 0;
+
+    CHECK_EQ_INT(mdl_forest_builder_new(&p, &b, &err), 0);
+    for (int t = 0; t < TREES; t++) {
+        int32_t n = 0;
+        rnd_subtree(nodes[t], &n, 5, allow_dl_ninf);
+        mdl_forest_tree_in_t tr = {.n_nodes = (size_t)n, .nodes = nodes[t], .weight = 1.0};
+        CHECK_EQ_INT(mdl_forest_builder_add_tree(b, &tr, &err), 0);
+    }
+    CHECK_EQ_INT(mdl_forest_builder_finish(b, &f, &err), 0);
+    for (size_t i = 0; i < ROWS * 3; i++)
+        rows[i] = rnd(5) == 0 ? NAN : rnd_values[rnd(N_RND_VALUES)] + (rnd(3) == 0 ? 1e-9 : 0);
+    for (size_t batch = 1; batch <= ROWS; batch = batch * 7 + 1) {
+        for (size_t r0 = 0; r0 < ROWS; r0 += batch) {
+            size_t nb = ROWS - r0 < batch ? ROWS - r0 : batch;
+            CHECK_EQ_INT(mdl_forest_score(f, rows + r0 * 3, nb, MDL_OUTPUT_MARGIN, out + r0, &err),
+                         0);
+        }
+        for (size_t r = 0; r < ROWS; r++) {
+            float m = 0.0f;
+            for (int t = 0; t < TREES; t++)
+                m += (float)ref_leaf(nodes[t], 0, rows + r * 3);
+            bad += out[r] != (double)m;
+        }
+    }
+    CHECK_EQ_INT((int)bad, 0);
+    /* threads: every output kind, the same bits as one call */
+    for (int kind = MDL_OUTPUT_VALUE; kind <= MDL_OUTPUT_LEAF; kind++) {
+        double *o1 = kind == MDL_OUTPUT_LEAF ? leaf1 : out, *o3 = kind == MDL_OUTPUT_LEAF ? leaf3 : out3;
+        size_t w = mdl_forest_output_width(f, (mdl_output_t)kind);
+        if (w == 0)
+            continue;
+        CHECK_EQ_INT(mdl_forest_score(f, rows, ROWS, (mdl_output_t)kind, o1, &err), 0);
+        CHECK_EQ_INT(mdl_forest_score_threads(f, rows, ROWS, (mdl_output_t)kind, o3, 3, &err), 0);
+        CHECK(memcmp(o1, o3, ROWS * w * sizeof *o1) == 0);
+    }
+    mdl_forest_free(f);
+}
+
+static void test_random_forests(void)
+{
+    check_random_forest(false);
+    check_random_forest(true);
+}
+
 typedef struct bad_case {
     const char *name;
     const char *doc; /* ' for " */
@@ -738,6 +841,7 @@ int main(void)
     RUN(test_own_xgboost_fixtures);
     RUN(test_tiny_model);
     RUN(test_deep_chain);
+    RUN(test_random_forests);
     RUN(test_corrupt_json);
     RUN(test_truncated);
     RUN(test_corrupt_ubj);
