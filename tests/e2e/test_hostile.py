@@ -280,7 +280,7 @@ def test_pipelined_garbage_after_a_good_request(toy_repo):
             first = read_response(s)
             st, _, rb = parse_raw_response(first)
             assert st == 200 and rb["predictions"][0] == pytest.approx(toy_expected(ROW), rel=1e-12)
-            # then a 4xx, or nothing; either way the connection is closed within
+            # then a 4xx (505 for the unknown version), or nothing; either way the connection is closed within
             # connection_timeout_s (2 s, checked by MHD every second)
             rest, t0 = b"", time.monotonic()
             s.settimeout(0.1)
@@ -296,7 +296,8 @@ def test_pipelined_garbage_after_a_good_request(toy_repo):
                     closed = True
             s.close()
             assert closed, f"garbage {garbage[:12]!r} left the connection open for 4 s"
-            assert rest == b"" or rest.startswith(b"HTTP/1.1 4"), rest[:80]
+            # (MHD may answer "HTTP/9.9" with 505 HTTP Version Not Supported, which is right)
+            assert rest == b"" or rest.startswith(b"HTTP/1.1 4") or rest.startswith(b"HTTP/1.1 505"), rest[:80]
             good_request(d)
 
 
