@@ -7,46 +7,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
+#include "fuzz_model.h"
 #include "handlers/v2_infer.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static mdl_model_t *model(void)
-{
-    static mdl_model_t *m;
-    char dir[64], path[128];
-    mdl_err_t err = {0};
-    FILE *f;
-
-    if (m)
-        return m;
-    snprintf(dir, sizeof dir, "/tmp/modeld-fuzz-v2-%ld", (long)getpid());
-    mkdir(dir, 0700);
-    snprintf(path, sizeof path, "%s/lr.json", dir);
-    if (!(f = fopen(path, "w")))
-        abort();
-    fputs("{\"format\":\"modeld-lr\",\"format_version\":1,\"estimator\":\"LogisticRegression\","
-          "\"task\":\"binary\",\"classes\":[\"no\",\"yes\"],"
-          "\"features\":[{\"name\":\"age\"},{\"name\":\"input\"},"
-          "{\"name\":\"city\",\"categories\":[\"paris\",\"rome\",\"7\"]}],"
-          "\"preprocess\":{\"type\":\"column_transformer\",\"remainder\":\"passthrough\","
-          "\"transformers\":[{\"columns\":[2],\"step\":{\"type\":\"one_hot_encoder\",\"handle_unknown\":\"ignore\"}}]},"
-          "\"coef\":[[1,2,3,4,5]],\"intercept\":[0]}",
-          f);
-    fclose(f);
-    if (mdl_model_load_dir(dir, NULL, &m, &err) < 0)
-        abort();
-    unlink(path);
-    rmdir(dir);
-    return m;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    const mdl_model_t *m = model();
+    const mdl_model_t *m = fuzz_model();
     mdl_v2_infer_t r;
     mdl_err_t err = {0};
     size_t json_len;
