@@ -10,29 +10,16 @@
 #include "handlers/evalstream.h"
 #include "server/buf.h"
 #include "check.h"
+#include "lr_model.h"
 
 static mdl_model_t *model;
 
 /* Binary LR on features "a", "b": p = sigmoid(a - 2b). */
 static void load_model(void)
 {
-    char dir[64], path[128];
-    FILE *f;
-    mdl_err_t err = {0};
-
-    snprintf(dir, sizeof dir, "/tmp/modeld-test-evalstream-%ld", (long)getpid());
-    mkdir(dir, 0700);
-    snprintf(path, sizeof path, "%s/lr.json", dir);
-    f = fopen(path, "w");
-    fputs("{\"format\":\"modeld-lr\",\"format_version\":1,\"estimator\":\"LogisticRegression\","
+    model = test_lr_model("{\"format\":\"modeld-lr\",\"format_version\":1,\"estimator\":\"LogisticRegression\","
           "\"task\":\"binary\",\"classes\":[\"no\",\"yes\"],\"features\":[{\"name\":\"a\"},{\"name\":\"b\"}],"
-          "\"coef\":[[1,-2]],\"intercept\":[0]}",
-          f);
-    fclose(f);
-    if (mdl_model_load_dir(dir, NULL, &model, &err) < 0)
-        fprintf(stderr, "cannot load the test model: %s\n", err.msg);
-    unlink(path);
-    rmdir(dir);
+          "\"coef\":[[1,-2]],\"intercept\":[0]}");
 }
 
 /* Feeds body in pieces of 1..max_piece bytes (0: whole), keeping the unconsumed tail as

@@ -9,33 +9,20 @@
 
 #include "handlers/v2_infer.h"
 #include "check.h"
+#include "lr_model.h"
 
 static mdl_model_t *model;
 
 /* Three features: "age", "height" and a categorical "city" (paris, rome, 7). */
 static void load_model(void)
 {
-    char dir[64], path[128];
-    FILE *f;
-    mdl_err_t err = {0};
-
-    snprintf(dir, sizeof dir, "/tmp/modeld-test-v2-%ld", (long)getpid());
-    mkdir(dir, 0700);
-    snprintf(path, sizeof path, "%s/lr.json", dir);
-    f = fopen(path, "w");
-    fputs("{\"format\":\"modeld-lr\",\"format_version\":1,\"estimator\":\"LogisticRegression\","
+    model = test_lr_model("{\"format\":\"modeld-lr\",\"format_version\":1,\"estimator\":\"LogisticRegression\","
           "\"task\":\"binary\",\"classes\":[\"no\",\"yes\"],"
           "\"features\":[{\"name\":\"age\"},{\"name\":\"height\"},"
           "{\"name\":\"city\",\"categories\":[\"paris\",\"rome\",\"7\"]}],"
           "\"preprocess\":{\"type\":\"column_transformer\",\"remainder\":\"passthrough\","
           "\"transformers\":[{\"columns\":[2],\"step\":{\"type\":\"one_hot_encoder\",\"handle_unknown\":\"ignore\"}}]},"
-          "\"coef\":[[1,2,3,4,5]],\"intercept\":[0]}",
-          f);
-    fclose(f);
-    if (mdl_model_load_dir(dir, NULL, &model, &err) < 0)
-        fprintf(stderr, "cannot load the test model: %s\n", err.msg);
-    unlink(path);
-    rmdir(dir);
+          "\"coef\":[[1,2,3,4,5]],\"intercept\":[0]}");
 }
 
 static int parse_bin(const char *json, const void *bin, size_t bin_len, mdl_v2_infer_t *r, mdl_err_t *err)
