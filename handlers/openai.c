@@ -99,24 +99,32 @@ static void add_usage_null(cJSON *e, const gen_job_t *j)
         cJSON_AddNullToObject(e, "usage");
 }
 
+/* An OpenAI envelope whose "choices" holds one choice (index 0), returned in *ret_choice.
+ * The choice's "logprobs" is lp, or null; its "finish_reason" is set when final. */
+static cJSON *with_choice(const gen_job_t *j, const char *object, cJSON *lp, bool final, cJSON **ret_choice)
+{
+    cJSON *e = envelope(j, object), *c = cJSON_CreateObject();
+
+    cJSON_AddItemToArray(cJSON_AddArrayToObject(e, "choices"), c);
+    cJSON_AddNumberToObject(c, "index", 0);
+    if (lp)
+        cJSON_AddItemToObject(c, "logprobs", lp);
+    else
+        cJSON_AddNullToObject(c, "logprobs");
+    add_finish(c, j, final);
+    *ret_choice = c;
+    return e;
+}
+
 static void completion_chunk(gen_job_t *j, mdl_buf_t *out, const char *text, size_t len, size_t first,
                              size_t n)
 {
-    cJSON *e = envelope(j, "text_completion"), *choices = cJSON_AddArrayToObject(e, "choices");
-    cJSON *c = cJSON_CreateObject();
-    if (len == 0 && !j->picks) {
-        cJSON_Delete(e);
-        cJSON_Delete(c);
+    cJSON *c, *e;
+    if (len == 0 && !j->picks)
         return; /* ids whose text is held back: nothing to show yet */
-    }
+    e = with_choice(j, "text_completion", j->picks ? completion_logprobs(j, first, n, j->text_sent) : NULL,
+                    false, &c);
     add_text(c, "text", text, len);
-    cJSON_AddNumberToObject(c, "index", 0);
-    if (j->picks)
-        cJSON_AddItemToObject(c, "logprobs", completion_logprobs(j, first, n, j->text_sent));
-    else
-        cJSON_AddNullToObject(c, "logprobs");
-    add_finish(c, j, false);
-    cJSON_AddItemToArray(choices, c);
     add_usage_null(e, j);
     gen_sse_event(out, e);
 }
@@ -134,13 +142,8 @@ static void usage_chunk(gen_job_t *j, mdl_buf_t *out, const char *object)
 
 static void completion_end(gen_job_t *j, mdl_buf_t *out)
 {
-    cJSON *e = envelope(j, "text_completion"), *choices = cJSON_AddArrayToObject(e, "choices");
-    cJSON *c = cJSON_CreateObject();
+    cJSON *c, *e = with_choice(j, "text_completion", NULL, true, &c);
     cJSON_AddStringToObject(c, "text", "");
-    cJSON_AddNumberToObject(c, "index", 0);
-    cJSON_AddNullToObject(c, "logprobs");
-    add_finish(c, j, true);
-    cJSON_AddItemToArray(choices, c);
     add_usage_null(e, j);
     gen_sse_event(out, e);
     usage_chunk(j, out, "text_completion");
@@ -148,55 +151,32 @@ static void completion_end(gen_job_t *j, mdl_buf_t *out)
 
 static cJSON *completion_answer(gen_job_t *j)
 {
-    cJSON *e = envelope(j, "text_completion"), *choices = cJSON_AddArrayToObject(e, "choices");
-    cJSON *c = cJSON_CreateObject();
+    cJSON *c, *e = with_choice(j, "text_completion", j->picks ? completion_logprobs(j, 0, j->n_ids, 0) : NULL,
+                               true, &c);
     add_text(c, "text", j->text.data, j->text.len);
-    cJSON_AddNumberToObject(c, "index", 0);
-    if (j->picks)
-        cJSON_AddItemToObject(c, "logprobs", completion_logprobs(j, 0, j->n_ids, 0));
-    else
-        cJSON_AddNullToObject(c, "logprobs");
-    add_finish(c, j, true);
-    cJSON_AddItemToArray(choices, c);
     cJSON_AddItemToObject(e, "usage", gen_usage_json(j));
     return e;
 }
 
 static void chat_chunk(gen_job_t *j, mdl_buf_t *out, const char *text, size_t len, size_t first, size_t n)
 {
-    cJSON *e = envelope(j, "chat.completion.chunk"), *choices = cJSON_AddArrayToObject(e, "choices");
-    cJSON *c = cJSON_CreateObject(), *delta = cJSON_CreateObject();
     bool first_chunk = j->ids_sent == 0 && j->text_sent == 0;
-    if (len == 0 && !j->picks && !first_chunk) {
-        cJSON_Delete(e);
-        cJSON_Delete(c);
-        cJSON_Delete(delta);
+    cJSON *c, *e, *delta;
+    if (len == 0 && !j->picks && !first_chunk)
         return;
-    }
-    cJSON_AddNumberToObject(c, "index", 0);
+    e = with_choice(j, "chat.completion.chunk", j->picks ? chat_logprobs(j, first, n) : NULL, false, &c);
+    delta = cJSON_AddObjectToObject(c, "delta");
     if (first_chunk)
         cJSON_AddStringToObject(delta, "role", "assistant");
     add_text(delta, "content", text, len);
-    cJSON_AddItemToObject(c, "delta", delta);
-    if (j->picks)
-        cJSON_AddItemToObject(c, "logprobs", chat_logprobs(j, first, n));
-    else
-        cJSON_AddNullToObject(c, "logprobs");
-    add_finish(c, j, false);
-    cJSON_AddItemToArray(choices, c);
     add_usage_null(e, j);
     gen_sse_event(out, e);
 }
 
 static void chat_end(gen_job_t *j, mdl_buf_t *out)
 {
-    cJSON *e = envelope(j, "chat.completion.chunk"), *choices = cJSON_AddArrayToObject(e, "choices");
-    cJSON *c = cJSON_CreateObject();
-    cJSON_AddNumberToObject(c, "index", 0);
-    cJSON_AddItemToObject(c, "delta", cJSON_CreateObject());
-    cJSON_AddNullToObject(c, "logprobs");
-    add_finish(c, j, true);
-    cJSON_AddItemToArray(choices, c);
+    cJSON *c, *e = with_choice(j, "chat.completion.chunk", NULL, true, &c);
+    cJSON_AddObjectToObject(c, "delta");
     add_usage_null(e, j);
     gen_sse_event(out, e);
     usage_chunk(j, out, "chat.completion.chunk");
@@ -204,18 +184,10 @@ static void chat_end(gen_job_t *j, mdl_buf_t *out)
 
 static cJSON *chat_answer(gen_job_t *j)
 {
-    cJSON *e = envelope(j, "chat.completion"), *choices = cJSON_AddArrayToObject(e, "choices");
-    cJSON *c = cJSON_CreateObject(), *msg = cJSON_CreateObject();
-    cJSON_AddNumberToObject(c, "index", 0);
+    cJSON *c, *e = with_choice(j, "chat.completion", j->picks ? chat_logprobs(j, 0, j->n_ids) : NULL, true, &c);
+    cJSON *msg = cJSON_AddObjectToObject(c, "message");
     cJSON_AddStringToObject(msg, "role", "assistant");
     add_text(msg, "content", j->text.data, j->text.len);
-    cJSON_AddItemToObject(c, "message", msg);
-    if (j->picks)
-        cJSON_AddItemToObject(c, "logprobs", chat_logprobs(j, 0, j->n_ids));
-    else
-        cJSON_AddNullToObject(c, "logprobs");
-    add_finish(c, j, true);
-    cJSON_AddItemToArray(choices, c);
     cJSON_AddItemToObject(e, "usage", gen_usage_json(j));
     return e;
 }
