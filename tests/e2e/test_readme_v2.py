@@ -35,15 +35,24 @@ def readme_commands(section):
     return cmds
 
 
-def test_readme_v2_section_runs_verbatim(demo_repo, tmp_path):
-    cmds = readme_commands("## Open Inference Protocol (KServe V2)")
-    assert len(cmds) >= 10
+def run_section(section, demo_repo, tmp_path, check, min_commands):
+    """Runs every command of the README section against a daemon serving the demo
+    repository; check(cmd, expected_lines, stdout) judges each output."""
+    cmds = readme_commands(section)
+    assert len(cmds) >= min_commands
     with Daemon(demo_repo) as d:
         for cmd, expected in cmds:
             run = cmd.replace("localhost:8080", f"127.0.0.1:{d.port}")
             cp = subprocess.run(["bash", "-c", "set -o pipefail; " + run], cwd=tmp_path, capture_output=True,
                                 text=True, timeout=30)
             assert cp.returncode == 0, f"{cmd}\n-> exit {cp.returncode}: {cp.stderr}"
-            if expected:
-                got = [line.rstrip("\r") for line in cp.stdout.splitlines()]
-                assert got == expected, f"{cmd}\nREADME says:\n{expected}\ngot:\n{got}"
+            check(cmd, expected, cp.stdout)
+
+
+def test_readme_v2_section_runs_verbatim(demo_repo, tmp_path):
+    def exact(cmd, expected, stdout):
+        if expected:
+            got = [line.rstrip("\r") for line in stdout.splitlines()]
+            assert got == expected, f"{cmd}\nREADME says:\n{expected}\ngot:\n{got}"
+
+    run_section("## Open Inference Protocol (KServe V2)", demo_repo, tmp_path, exact, 10)
