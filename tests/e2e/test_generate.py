@@ -339,7 +339,9 @@ def test_slow_sigterm_during_stream(slow_repo, drain_ms, tokens):
         c.close()
         assert d.wait_exit() == 0
     finally:
-        d.close()
+        if d.proc.poll() is None:  # a failed assertion above: do not leave it running
+            d._kill()
+        d.cleanup()
 
 
 def test_slow_stream_straddles_a_reload(slow_repo, tmp_path):
