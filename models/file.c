@@ -1,8 +1,14 @@
 #include "file.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "sha256.h"
 
@@ -55,4 +61,36 @@ fail:
     free(data);
     fclose(f);
     return r;
+}
+
+int mdl_file_map(const char *path, size_t min_bytes, const char *min_what, size_t max_bytes,
+                 void **ret_base, size_t *ret_len, mdl_err_t *reterr)
+{
+    struct stat sb;
+    void *base;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    if (fd < 0)
+        return mdl_err_set(reterr, errno == ENOENT ? -ENOENT : -errno, "%s: %s", path, strerror(errno));
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return mdl_err_set(reterr, -EBADMSG, "%s: not a regular file", path);
+    }
+    if (max_bytes && (uint64_t)sb.st_size > max_bytes) {
+        close(fd);
+        return mdl_err_set(reterr, -E2BIG, "%s: %lld bytes, over the %zu-byte limit", path,
+                           (long long)sb.st_size, max_bytes);
+    }
+    if ((uint64_t)sb.st_size < min_bytes || sb.st_size == 0) {
+        close(fd);
+        return mdl_err_set(reterr, -EBADMSG, "%s: file is %lld bytes, too short for %s", path,
+                           (long long)sb.st_size, min_what);
+    }
+    base = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+    close(fd);
+    if (base == MAP_FAILED)
+        return mdl_err_set(reterr, -errno, "%s: mmap: %s", path, strerror(errno));
+    *ret_base = base;
+    *ret_len = (size_t)sb.st_size;
+    return 0;
 }

@@ -288,36 +288,15 @@ static int add_map(mdl_st_t *st, void *base, size_t len, const char *path, st_ma
 
 static int map_file(mdl_st_t *st, const char *path, size_t max_bytes, mdl_err_t *reterr)
 {
-    struct stat sb;
     void *base;
+    size_t len;
     st_map_t *m;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int r = mdl_file_map(path, 8, "the 8-byte header length", max_bytes, &base, &len, reterr);
 
-    if (fd < 0)
-        return mdl_err_set(reterr, errno == ENOENT ? -ENOENT : -errno, "%s: %s", path,
-                           strerror(errno));
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        close(fd);
-        return mdl_err_set(reterr, -EBADMSG, "%s: not a regular file", path);
-    }
-    if (max_bytes && (uint64_t)sb.st_size > max_bytes) {
-        close(fd);
-        return mdl_err_set(reterr, -E2BIG, "%s: %lld bytes, over the %zu-byte limit", path,
-                           (long long)sb.st_size, max_bytes);
-    }
-    if (sb.st_size < 8) {
-        close(fd);
-        return mdl_err_set(reterr, -EBADMSG,
-                           "%s: file is %lld bytes, too short for the 8-byte header length", path,
-                           (long long)sb.st_size);
-    }
-    /* populated now, so the first tokens do not pay a page fault per 4 KiB of weights */
-    base = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
-    close(fd);
-    if (base == MAP_FAILED)
-        return mdl_err_set(reterr, -errno, "%s: mmap: %s", path, strerror(errno));
-    if (add_map(st, base, (size_t)sb.st_size, path, &m) < 0) {
-        munmap(base, (size_t)sb.st_size);
+    if (r < 0)
+        return r;
+    if (add_map(st, base, len, path, &m) < 0) {
+        munmap(base, len);
         return mdl_err_set(reterr, -ENOMEM, "out of memory");
     }
     return parse_file(st, base, m->len, m->path, reterr);

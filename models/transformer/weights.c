@@ -300,36 +300,13 @@ static int load_safetensors(mdl_tf_model_t *m, const char *dir, const char *weig
 static int load_llama2c(mdl_tf_model_t *m, const char *path, size_t max_bytes, mdl_err_t *reterr)
 {
     mdl_tf_config_t *c = &m->cfg;
-    struct stat sb;
     int32_t h[7];
     uint64_t need, vocab, dim, hid, L, kvd, hd;
     const float *p;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int r = mdl_file_map(path, sizeof h, "the 28-byte header", max_bytes, &m->bin, &m->bin_len, reterr);
 
-    if (fd < 0)
-        return mdl_err_set(reterr, errno == ENOENT ? -ENOENT : -errno, "%s: %s", path,
-                           strerror(errno));
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        close(fd);
-        return mdl_err_set(reterr, -EBADMSG, "%s: not a regular file", path);
-    }
-    if (max_bytes && (uint64_t)sb.st_size > max_bytes) {
-        close(fd);
-        return mdl_err_set(reterr, -E2BIG, "%s: %lld bytes, over the %zu-byte limit", path,
-                           (long long)sb.st_size, max_bytes);
-    }
-    if (sb.st_size < (off_t)sizeof h) {
-        close(fd);
-        return mdl_err_set(reterr, -EBADMSG, "%s: %lld bytes, too short for the 28-byte header",
-                           path, (long long)sb.st_size);
-    }
-    m->bin = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
-    close(fd);
-    if (m->bin == MAP_FAILED) {
-        m->bin = NULL;
-        return mdl_err_set(reterr, -errno, "%s: mmap: %s", path, strerror(errno));
-    }
-    m->bin_len = (size_t)sb.st_size;
+    if (r < 0)
+        return r;
     memcpy(h, m->bin, sizeof h);
     for (int i = 0; i < 7; i++)
         if (h[i] == 0 || (h[i] < 0 && i != 5) || h[i] == INT32_MIN)
@@ -353,7 +330,7 @@ static int load_llama2c(mdl_tf_model_t *m, const char *path, size_t max_bytes, m
         c->bos_id = -1;
     if (c->eos_ids[0] >= (long)c->vocab_size)
         c->n_eos = 0;
-    int r = mdl_tf_config_check(c, path, reterr);
+    r = mdl_tf_config_check(c, path, reterr);
     if (r < 0)
         return r;
     vocab = c->vocab_size, dim = c->dim, hid = c->hidden_dim, L = c->n_layers, hd = c->head_dim;
@@ -361,11 +338,11 @@ static int load_llama2c(mdl_tf_model_t *m, const char *path, size_t max_bytes, m
     /* all factors are bounded above, so these products fit in 64 bits */
     need = vocab * dim + L * dim * 2 + L * dim * dim * 2 + L * kvd * dim * 2 + L * hid * dim * 3 +
            dim + c->context * hd + (c->tied ? 0 : vocab * dim);
-    if (need * 4 + sizeof h != (uint64_t)sb.st_size)
+    if (need * 4 + sizeof h != (uint64_t)m->bin_len)
         return mdl_err_set(reterr, -EBADMSG,
                            "%s: file is %lld bytes, but its header (dim %zu, hidden %zu, layers %zu, "
                            "heads %zu/%zu, vocab %zu%s, seq_len %zu) needs %llu",
-                           path, (long long)sb.st_size, c->dim, c->hidden_dim, c->n_layers,
+                           path, (long long)m->bin_len, c->dim, c->hidden_dim, c->n_layers,
                            c->n_heads, c->n_kv_heads, c->vocab_size, c->tied ? "" : " untied",
                            c->context, (unsigned long long)(need * 4 + sizeof h));
     m->format = "llama2.c";
