@@ -270,22 +270,35 @@ static const mdl_lm_t *body_model(mdl_server_t *srv, mdl_request_t *req, const c
     return lm;
 }
 
+/* What both routes do first: the body, its model, the neutral-only fields, and the shared
+ * sampling fields over the model's defaults with max_tokens defaulting to default_max.
+ * NULL after replying; else the model, with *ret_body (the caller deletes it) and opt. */
+static const mdl_lm_t *begin(mdl_server_t *srv, mdl_request_t *req, const char *const *fields,
+                             size_t default_max, cJSON **ret_body, gen_options_t *opt)
+{
+    const mdl_lm_t *lm;
+
+    if (!(*ret_body = gen_parse_body(srv, req)) || !(lm = body_model(srv, req, *ret_body)) ||
+        check_neutral(req, *ret_body) < 0)
+        return NULL;
+    gen_options_defaults(lm, opt);
+    opt->params.max_tokens = default_max;
+    return gen_options_parse(req, *ret_body, fields, opt) < 0 ? NULL : lm;
+}
+
 static const char *const completion_fields[] = {"model", "prompt", "logprobs", "n", "best_of", "echo",
                                                 "suffix", "logit_bias", "user", NULL};
 
 void mdl_handle_completions(mdl_server_t *srv, mdl_request_t *req)
 {
-    cJSON *body = gen_parse_body(srv, req), *prompt;
-    const mdl_lm_t *lm;
+    cJSON *body = NULL, *prompt;
     gen_options_t opt = {0};
     int32_t *ids = NULL;
     size_t n_ids = 0;
+    /* 16: OpenAI's default for completions */
+    const mdl_lm_t *lm = begin(srv, req, completion_fields, 16, &body, &opt);
 
-    if (!body || !(lm = body_model(srv, req, body)) || check_neutral(req, body) < 0)
-        goto out;
-    gen_options_defaults(lm, &opt);
-    opt.params.max_tokens = 16; /* OpenAI's default for completions */
-    if (gen_options_parse(req, body, completion_fields, &opt) < 0)
+    if (!lm)
         goto out;
     if (gen_logprobs_count(req, cJSON_GetObjectItemCaseSensitive(body, "logprobs"), "logprobs", &opt) < 0)
         goto out;
@@ -393,17 +406,14 @@ out:
 
 void mdl_handle_chat_completions(mdl_server_t *srv, mdl_request_t *req)
 {
-    cJSON *body = gen_parse_body(srv, req), *v;
-    const mdl_lm_t *lm;
+    cJSON *body = NULL, *v;
     gen_options_t opt = {0};
     int32_t *ids = NULL;
     size_t n_ids = 0;
+    /* 0: OpenAI's default, up to the context */
+    const mdl_lm_t *lm = begin(srv, req, chat_fields, 0, &body, &opt);
 
-    if (!body || !(lm = body_model(srv, req, body)) || check_neutral(req, body) < 0)
-        goto out;
-    gen_options_defaults(lm, &opt);
-    opt.params.max_tokens = 0; /* OpenAI's default: up to the context */
-    if (gen_options_parse(req, body, chat_fields, &opt) < 0)
+    if (!lm)
         goto out;
     if ((v = cJSON_GetObjectItemCaseSensitive(body, "max_completion_tokens")) && !cJSON_IsNull(v)) {
         if (!cJSON_IsNumber(v) || v->valuedouble != (double)(long)v->valuedouble || v->valuedouble < 1) {
