@@ -1,0 +1,382 @@
+/* The binned layout: LightGBM forests (numeric splits, plain leaves) scored with integer
+ * comparisons and no missing-value branches.
+ *
+ * A split's outcome depends only on where x falls among the thresholds the forest uses
+ * on x's feature. So each row is first converted into "bins": for every column c (one per
+ * distinct (feature, missing type, default side) that some split uses) with sorted
+ * distinct thresholds t_0 < ... < t_{m-1}, bin = #{i : t_i < x}, computed with LightGBM's
+ * double comparisons. Then x <= t_i (left) <=> bin <= i, and the split stores i. Missing
+ * values become a bin before the conversion runs:
+ *   NONE:  NaN is 0.0 (LightGBM), then binned as 0.0;
+ *   NAN:   NaN -> 0 when missing values go left (0 <= any i), m when they go right
+ *          (m > every i);
+ *   ZERO:  NaN and |x| <= kZeroThreshold -> 0 or m by the same rule.
+ * Every step is then idx = left + (bin[col] > i), for every value a double can hold (+-inf
+ * and -0.0 included: the conversion compares them exactly as step_lgb does), so the
+ * result is bit for bit the general layout's. A forest whose column would need more than
+ * 65534 thresholds (bins are uint16) keeps the general layout.
+ *
+ * Nodes keep their index in the general layout (breadth first, right = left + 1), 8 bytes
+ * each. A leaf is a fixed point: left = itself and a threshold (0xFFFF) no bin exceeds, so
+ * lanes that reached their leaf keep stepping in place until every lane has, with no
+ * per-lane branch; its value is read from the general node at the end. Each tree's
+ * shortest root-leaf depth is stepped without checking whether any lane still moves.
+ *
+ * Walks: rows are binned a block at a time into groups of BIN_LANES rows stored column by
+ * column, lane by lane (bins of column c for the group's rows are adjacent), so that the
+ * lanes of a step address one base register. Few rows: each row walks BIN_TREE_LANES trees
+ * at once. More: each group of BIN_LANES rows walks one tree at a time (the tree stays in
+ * L1 for the whole block). Trees are added to each row in model order, in double. */
+#include "forest_impl.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef BIN_LANES
+#define BIN_LANES 8 /* rows walked at once through one tree */
+#endif
+#ifndef BIN_TREE_LANES
+#define BIN_TREE_LANES 16 /* trees walked at once for one row */
+#endif
+#ifndef BIN_BLOCK
+#define BIN_BLOCK 64 /* rows binned per block; a multiple of BIN_LANES */
+#endif
+_Static_assert(BIN_BLOCK % BIN_LANES == 0, "blocks hold whole lane groups");
+
+#define BIN_MAX_THR 65534u   /* thresholds per column: bins 0..m fit uint16, below LEAF_THR */
+#define BIN_MAX_COLS 65535u  /* columns: bnode.col is uint16 */
+#define LEAF_THR 0xFFFFu     /* no bin is greater: a leaf never moves */
+
+enum { COL_NONE, COL_NAN, COL_ZERO };
+
+typedef struct bnode {
+    uint16_t col;  /* column of the binned row */
+    uint16_t thr;  /* right when bin > thr; LEAF_THR at a leaf */
+    uint32_t left; /* forest node index of the left child (right = left + 1); leaf: itself */
+} bnode_t;
+
+typedef struct bcol {
+    uint32_t feature;
+    uint8_t kind;   /* COL_* */
+    bool dleft;     /* NAN/ZERO: missing values go left */
+    uint32_t n_thr; /* distinct thresholds, sorted, at thr[off ..] */
+    uint32_t off;
+} bcol_t;
+
+struct mdl__forest_bin {
+    size_t n_cols;
+    size_t stride;   /* bins per row: n_cols, at least 1 (a forest of single leaves) */
+    bcol_t *cols;
+    double *thr;
+    bnode_t *nodes;  /* n_nodes, indexed like the general layout */
+    uint16_t *dmin;  /* per tree: depth of its shallowest leaf */
+};
+
+void mdl__forest_bin_free(struct mdl__forest_bin *b)
+{
+    if (!b)
+        return;
+    free(b->cols);
+    free(b->thr);
+    free(b->nodes);
+    free(b->dmin);
+    free(b);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Column slot of a split within its feature: NONE, NAN left/right, ZERO left/right. */
+static unsigned split_slot(uint32_t meta)
+{
+    unsigned miss = (meta >> FN_MISS_SHIFT) & 3u, dl = (meta & FN_DEFAULT_LEFT) != 0;
+
+    if (miss == MDL_MISSING_NONE)
+        return 0;
+    return miss == MDL_MISSING_NAN ? 1 + dl : 3 + dl;
+}
+
+/* Index of x in the sorted distinct values t[0 .. n) (x is one of them). */
+static uint32_t find_thr(const double *t, uint32_t n, double x)
+{
+    uint32_t lo = 0, hi = n;
+
+    while (hi - lo > 1) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (t[mid] <= x)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+int mdl__forest_bin_build(mdl_forest_t *f)
+{
+    size_t nn = f->n_nodes, nf = f->info.n_features, n_split = 0, n_cols = 0, max_cols;
+    int32_t *slot = NULL;    /* nf x 5: column of (feature, slot) or -1 */
+    uint32_t *node_col = NULL, *depth = NULL;
+    struct mdl__forest_bin *b = NULL;
+    int r = -ENOMEM;
+
+    if (f->info.flavor != MDL_FOREST_LIGHTGBM)
+        return 0;
+    for (size_t t = 0; t < f->n_trees; t++)
+        if (f->trees[t].linear)
+            return 0;
+    for (size_t i = 0; i < nn; i++) {
+        if (f->nodes[i].meta & FN_CAT)
+            return 0;
+        n_split += !(f->nodes[i].meta & FN_LEAF);
+    }
+    max_cols = n_split < 5 * nf ? n_split : 5 * nf;
+    b = calloc(1, sizeof *b);
+    slot = malloc(5 * nf * sizeof *slot);
+    node_col = malloc((nn ? nn : 1) * sizeof *node_col);
+    depth = malloc((nn ? nn : 1) * sizeof *depth);
+    if (!b || !slot || !node_col || !depth)
+        goto out;
+    b->cols = calloc(max_cols ? max_cols : 1, sizeof *b->cols);
+    b->thr = malloc((n_split ? n_split : 1) * sizeof *b->thr);
+    b->nodes = malloc((nn ? nn : 1) * sizeof *b->nodes);
+    b->dmin = malloc(f->n_trees * sizeof *b->dmin);
+    if (!b->cols || !b->thr || !b->nodes || !b->dmin)
+        goto out;
+    for (size_t i = 0; i < 5 * nf; i++)
+        slot[i] = -1;
+
+    /* columns, and how many splits each has */
+    for (size_t i = 0; i < nn; i++) {
+        uint32_t meta = f->nodes[i].meta;
+        size_t k;
+        if (meta & FN_LEAF)
+            continue;
+        k = (size_t)(meta >> FN_FEATURE_SHIFT) * 5 + split_slot(meta);
+        if (slot[k] < 0) {
+            unsigned s = split_slot(meta);
+            if (n_cols == BIN_MAX_COLS) {
+                r = 0; /* too many columns for uint16: keep the general layout */
+                goto out;
+            }
+            slot[k] = (int32_t)n_cols;
+            b->cols[n_cols].feature = meta >> FN_FEATURE_SHIFT;
+            b->cols[n_cols].kind = s == 0 ? COL_NONE : s <= 2 ? COL_NAN : COL_ZERO;
+            b->cols[n_cols].dleft = s == 2 || s == 4;
+            n_cols++;
+        }
+        node_col[i] = (uint32_t)slot[k];
+        b->cols[slot[k]].n_thr++;
+    }
+    /* thresholds per column: sorted, duplicates dropped */
+    {
+        size_t off = 0;
+        for (size_t c = 0; c < n_cols; c++) {
+            b->cols[c].off = (uint32_t)off;
+            off += b->cols[c].n_thr;
+            b->cols[c].n_thr = 0;
+        }
+        for (size_t i = 0; i < nn; i++) {
+            bcol_t *c;
+            if (f->nodes[i].meta & FN_LEAF)
+                continue;
+            c = &b->cols[node_col[i]];
+            b->thr[c->off + c->n_thr++] = f->nodes[i].u.thr;
+        }
+        for (size_t c = 0; c < n_cols; c++) {
+            double *t = b->thr + b->cols[c].off;
+            uint32_t n = b->cols[c].n_thr, u = 0;
+            qsort(t, n, sizeof *t, cmp_double);
+            for (uint32_t j = 0; j < n; j++)
+                if (u == 0 || t[j] != t[u - 1])
+                    t[u++] = t[j];
+            if (u > BIN_MAX_THR) {
+                r = 0; /* bins would not fit uint16: keep the general layout */
+                goto out;
+            }
+            b->cols[c].n_thr = u;
+        }
+    }
+    /* nodes, and each tree's shallowest leaf (parents precede children: breadth first) */
+    for (size_t t = 0; t < f->n_trees; t++) {
+        size_t end = t + 1 < f->n_trees ? f->trees[t + 1].root : nn;
+        uint32_t dm = UINT32_MAX;
+        depth[f->trees[t].root] = 0;
+        for (size_t i = f->trees[t].root; i < end; i++) {
+            const fnode_t *n = &f->nodes[i];
+            bnode_t *o = &b->nodes[i];
+            if (n->meta & FN_LEAF) {
+                *o = (bnode_t){.col = 0, .thr = LEAF_THR, .left = (uint32_t)i};
+                if (depth[i] < dm)
+                    dm = depth[i];
+                continue;
+            }
+            const bcol_t *c = &b->cols[node_col[i]];
+            *o = (bnode_t){.col = (uint16_t)node_col[i],
+                           .thr = (uint16_t)find_thr(b->thr + c->off, c->n_thr, n->u.thr),
+                           .left = n->next};
+            depth[n->next] = depth[n->next + 1] = depth[i] + 1;
+        }
+        b->dmin[t] = (uint16_t)(dm < UINT16_MAX ? dm : UINT16_MAX);
+    }
+    b->n_cols = n_cols;
+    b->stride = n_cols ? n_cols : 1;
+    f->bin = b;
+    b = NULL;
+    r = 0;
+out:
+    mdl__forest_bin_free(b);
+    free(slot);
+    free(node_col);
+    free(depth);
+    return r;
+}
+
+size_t mdl__forest_bin_scratch_bytes(const mdl_forest_t *f, size_t n_rows)
+{
+    size_t nb = n_rows < BIN_BLOCK ? n_rows : BIN_BLOCK;
+
+    /* whole lane groups: a partial group's unused lanes repeat one of its rows */
+    nb = (nb + BIN_LANES - 1) / BIN_LANES * BIN_LANES;
+    return nb * f->bin->stride * sizeof(uint16_t);
+}
+
+/* #{i : t[i] < x} for sorted t[0 .. n), without a data-dependent branch. */
+static inline uint32_t bin_of(const double *t, uint32_t n, double x)
+{
+    const double *p = t;
+
+    if (n == 0)
+        return 0;
+    while (n > 1) {
+        uint32_t half = n / 2;
+        p = p[half] < x ? p + half : p;
+        n -= half;
+    }
+    return (uint32_t)(p - t) + (*p < x);
+}
+
+static inline uint16_t col_bin(const struct mdl__forest_bin *b, const bcol_t *c,
+                               const double *row)
+{
+    double x = row[c->feature];
+    uint16_t side = c->dleft ? 0 : (uint16_t)c->n_thr;
+
+    switch (c->kind) {
+    case COL_NONE:
+        if (isnan(x))
+            x = 0.0;
+        break;
+    case COL_NAN:
+        if (isnan(x))
+            return side;
+        break;
+    default:
+        if (isnan(x) || (x >= -LGB_ZERO && x <= LGB_ZERO))
+            return side;
+        break;
+    }
+    return (uint16_t)bin_of(b->thr + c->off, c->n_thr, x);
+}
+
+/* Bins rows [0, n) (n <= BIN_BLOCK) into xb: group g holds rows g*BIN_LANES.., column c
+ * of lane l at xb[(g * stride + c) * BIN_LANES + l]. */
+static void bin_rows(const mdl_forest_t *f, const double *rows, size_t n, uint16_t *xb)
+{
+    const struct mdl__forest_bin *b = f->bin;
+    size_t nf = f->info.n_features, S = b->stride;
+
+    for (size_t g = 0; g * BIN_LANES < n; g++) {
+        uint16_t *xg = xb + g * S * BIN_LANES;
+        for (unsigned l = 0; l < BIN_LANES; l++) {
+            size_t r = g * BIN_LANES + l < n ? g * BIN_LANES + l : g * BIN_LANES;
+            const double *row = rows + r * nf;
+            for (size_t c = 0; c < b->n_cols; c++)
+                xg[c * BIN_LANES + l] = col_bin(b, &b->cols[c], row);
+            if (b->n_cols == 0)
+                xg[l] = 0;
+        }
+    }
+}
+
+/* One lockstep step of `lanes` walks: lane l is at node idx[l] and reads its bins at
+ * x + l * xl (column c at x[c * BIN_LANES + l * xl]). Evaluates to nonzero if a lane moved. */
+#define BIN_STEP(lanes, xl, moved)                                                          \
+    do {                                                                                    \
+        _Pragma("GCC unroll 16") for (unsigned l = 0; l < (lanes); l++) {                   \
+            const bnode_t *nd = &bn[idx[l]];                                                \
+            uint32_t nx = nd->left + (x[(size_t)nd->col * BIN_LANES + l * (xl)] > nd->thr); \
+            moved |= nx ^ idx[l];                                                           \
+            idx[l] = nx;                                                                    \
+        }                                                                                   \
+    } while (0)
+
+/* Walks lanes to their leaves: dmin unchecked steps, then until no lane moves. */
+#define BIN_WALK(lanes, xl, dmin)                \
+    do {                                         \
+        uint32_t moved = 0;                      \
+        for (unsigned d = 0; d < (dmin); d++)    \
+            BIN_STEP(lanes, xl, moved);          \
+        do {                                     \
+            moved = 0;                           \
+            BIN_STEP(lanes, xl, moved);          \
+        } while (moved);                         \
+    } while (0)
+
+void mdl__forest_bin_margins(const mdl_forest_t *f, const double *rows, size_t n, double *m,
+                             void *scratch)
+{
+    const struct mdl__forest_bin *b = f->bin;
+    const bnode_t *bn = b->nodes;
+    const fnode_t *fn = f->nodes;
+    size_t nf = f->info.n_features, k = f->info.n_outputs, nt = f->n_trees, S = b->stride;
+    uint16_t *xb = scratch;
+    uint32_t idx[BIN_TREE_LANES > BIN_LANES ? BIN_TREE_LANES : BIN_LANES];
+
+    for (size_t r = 0; r < n * k; r++)
+        m[r] = f->base[r % k];
+    for (size_t r0 = 0; r0 < n; r0 += BIN_BLOCK) {
+        size_t nb = n - r0 < BIN_BLOCK ? n - r0 : BIN_BLOCK;
+        bin_rows(f, rows + r0 * nf, nb, xb);
+        if (nb < BIN_LANES) {
+            /* few rows: each walks BIN_TREE_LANES trees at once (a short last group
+             * repeats its last tree and ignores it) */
+            for (size_t r = 0; r < nb; r++) {
+                const uint16_t *x = xb + r;
+                double *mr = m + (r0 + r) * k;
+                for (size_t t = 0; t < nt; t += BIN_TREE_LANES) {
+                    unsigned lanes = nt - t < BIN_TREE_LANES ? (unsigned)(nt - t)
+                                                             : BIN_TREE_LANES;
+                    unsigned dmin = UINT16_MAX;
+                    for (unsigned l = 0; l < BIN_TREE_LANES; l++) {
+                        size_t tl = t + (l < lanes ? l : lanes - 1);
+                        idx[l] = f->trees[tl].root;
+                        dmin = b->dmin[tl] < dmin ? b->dmin[tl] : dmin;
+                    }
+                    BIN_WALK(BIN_TREE_LANES, 0, dmin);
+                    for (unsigned l = 0; l < lanes; l++)
+                        mr[f->trees[t + l].group] += fn[idx[l]].u.value;
+                }
+            }
+            continue;
+        }
+        /* one tree at a time through the block, BIN_LANES rows at once */
+        for (size_t t = 0; t < nt; t++) {
+            uint32_t root = f->trees[t].root, g = f->trees[t].group;
+            unsigned dmin = b->dmin[t];
+            for (size_t r = 0; r < nb; r += BIN_LANES) {
+                const uint16_t *x = xb + r * S;
+                unsigned lanes = nb - r < BIN_LANES ? (unsigned)(nb - r) : BIN_LANES;
+                double *mg = m + (r0 + r) * k + g;
+                for (unsigned l = 0; l < BIN_LANES; l++)
+                    idx[l] = root;
+                BIN_WALK(BIN_LANES, 1, dmin);
+                for (unsigned l = 0; l < lanes; l++)
+                    mg[l * k] += fn[idx[l]].u.value;
+            }
+        }
+    }
+}
