@@ -33,16 +33,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifndef BIN_LANES
-#define BIN_LANES 8 /* rows walked at once through one tree */
-#endif
-#ifndef BIN_TREE_LANES
-#define BIN_TREE_LANES 16 /* trees walked at once for one row */
+#ifndef BIN_FEW_ROWS
+#define BIN_FEW_ROWS 8 /* fewer rows per call: each row walks all trees on its own */
 #endif
 #ifndef BIN_BLOCK
-#define BIN_BLOCK 64 /* rows binned per block; a multiple of BIN_LANES */
+#define BIN_BLOCK 64 /* rows binned per block, walked through one tree at a time */
 #endif
-_Static_assert(BIN_BLOCK % BIN_LANES == 0, "blocks hold whole lane groups");
 
 #define BIN_MAX_THR 65534u   /* thresholds per column: bins 0..m fit uint16, below LEAF_THR */
 #define BIN_MAX_COLS 65535u  /* columns: bnode.col is uint16 */
@@ -235,15 +231,6 @@ out:
     return r;
 }
 
-size_t mdl__forest_bin_scratch_bytes(const mdl_forest_t *f, size_t n_rows)
-{
-    size_t nb = n_rows < BIN_BLOCK ? n_rows : BIN_BLOCK;
-
-    /* whole lane groups: a partial group's unused lanes repeat one of its rows */
-    nb = (nb + BIN_LANES - 1) / BIN_LANES * BIN_LANES;
-    return nb * f->bin->stride * sizeof(uint16_t);
-}
-
 /* #{i : t[i] < x} for sorted t[0 .. n), without a data-dependent branch. */
 static inline uint32_t bin_of(const double *t, uint32_t n, double x)
 {
@@ -282,100 +269,134 @@ static inline uint16_t col_bin(const struct mdl__forest_bin *b, const bcol_t *c,
     return (uint16_t)bin_of(b->thr + c->off, c->n_thr, x);
 }
 
-/* Bins rows [0, n) (n <= BIN_BLOCK) into xb: group g holds rows g*BIN_LANES.., column c
- * of lane l at xb[(g * stride + c) * BIN_LANES + l]. */
+/* Bins rows [0, n) (n <= BIN_BLOCK) into xb, row r at xb + r * (stride + 2): its bins,
+ * then the 32-bit leaf its last walk reached (see walk_rows). */
 static void bin_rows(const mdl_forest_t *f, const double *rows, size_t n, uint16_t *xb)
 {
     const struct mdl__forest_bin *b = f->bin;
-    size_t nf = f->info.n_features, S = b->stride;
+    size_t nf = f->info.n_features, S2 = b->stride + 2;
 
-    for (size_t g = 0; g * BIN_LANES < n; g++) {
-        uint16_t *xg = xb + g * S * BIN_LANES;
-        for (unsigned l = 0; l < BIN_LANES; l++) {
-            size_t r = g * BIN_LANES + l < n ? g * BIN_LANES + l : g * BIN_LANES;
-            const double *row = rows + r * nf;
-            for (size_t c = 0; c < b->n_cols; c++)
-                xg[c * BIN_LANES + l] = col_bin(b, &b->cols[c], row);
-            if (b->n_cols == 0)
-                xg[l] = 0;
-        }
+    for (size_t r = 0; r < n; r++) {
+        const double *row = rows + r * nf;
+        uint16_t *x = xb + r * S2;
+        for (size_t c = 0; c < b->n_cols; c++)
+            x[c] = col_bin(b, &b->cols[c], row);
+        if (b->n_cols == 0)
+            x[0] = 0;
     }
 }
 
-/* One lockstep step of `lanes` walks: lane l is at node idx[l] and reads its bins at
- * x + l * xl (column c at x[c * BIN_LANES + l * xl]). Evaluates to nonzero if a lane moved. */
-#define BIN_STEP(lanes, xl, moved)                                                          \
-    do {                                                                                    \
-        _Pragma("GCC unroll 16") for (unsigned l = 0; l < (lanes); l++) {                   \
-            const bnode_t *nd = &bn[idx[l]];                                                \
-            uint32_t nx = nd->left + (x[(size_t)nd->col * BIN_LANES + l * (xl)] > nd->thr); \
-            moved |= nx ^ idx[l];                                                           \
-            idx[l] = nx;                                                                    \
-        }                                                                                   \
-    } while (0)
+/* A walk in progress: its node, and where it reads (walk_rows: the row's offset in the
+ * block; walk_trees: the tree). */
+typedef struct walk {
+    uint32_t node;
+    uint32_t aux;
+} walk_t;
 
-/* Walks lanes to their leaves: dmin unchecked steps, then until no lane moves. */
-#define BIN_WALK(lanes, xl, dmin)                \
-    do {                                         \
-        uint32_t moved = 0;                      \
-        for (unsigned d = 0; d < (dmin); d++)    \
-            BIN_STEP(lanes, xl, moved);          \
-        do {                                     \
-            moved = 0;                           \
-            BIN_STEP(lanes, xl, moved);          \
-        } while (moved);                         \
-    } while (0)
+/* Rows [0, n) of the binned block xb down the tree at root (shallowest leaf at depth
+ * dmin). The walks in progress sit in a list, each pass over it takes every walk one step
+ * and keeps only those that have not reached a leaf, so no walk waits for another and
+ * the steps of a pass are independent of each other (the CPU overlaps them). Each row's
+ * leaf is stored after its bins. */
+static void walk_rows(const bnode_t *bn, uint32_t root, unsigned dmin, uint16_t *xb,
+                      size_t S, size_t n, walk_t *w)
+{
+    const size_t S2 = S + 2;
+    size_t na = n;
+
+    for (size_t r = 0; r < n; r++)
+        w[r] = (walk_t){.node = root, .aux = (uint32_t)(r * S2)};
+    /* no leaf above depth dmin: nothing to drop before */
+    for (unsigned d = 0; d < dmin; d++)
+        for (size_t j = 0; j < n; j++) {
+            const bnode_t *nd = &bn[w[j].node];
+            w[j].node = nd->left + (xb[w[j].aux + nd->col] > nd->thr);
+        }
+    while (na) {
+        size_t k = 0;
+        for (size_t j = 0; j < na; j++) {
+            walk_t v = w[j];
+            const bnode_t *nd = &bn[v.node];
+            uint32_t nx = nd->left + (xb[v.aux + nd->col] > nd->thr);
+            memcpy(xb + v.aux + S, &nx, sizeof nx);
+            w[k] = (walk_t){.node = nx, .aux = v.aux};
+            k += bn[nx].thr != LEAF_THR;
+        }
+        na = k;
+    }
+}
+
+/* One row's bins x down every tree, the same way; leaf[t] = the leaf reached in tree t. */
+static void walk_trees(const mdl_forest_t *f, const uint16_t *x, walk_t *w, uint32_t *leaf)
+{
+    const bnode_t *bn = f->bin->nodes;
+    size_t na = f->n_trees;
+
+    for (size_t t = 0; t < na; t++)
+        w[t] = (walk_t){.node = f->trees[t].root, .aux = (uint32_t)t};
+    while (na) {
+        size_t k = 0;
+        for (size_t j = 0; j < na; j++) {
+            walk_t v = w[j];
+            const bnode_t *nd = &bn[v.node];
+            uint32_t nx = nd->left + (x[nd->col] > nd->thr);
+            leaf[v.aux] = nx;
+            w[k] = (walk_t){.node = nx, .aux = v.aux};
+            k += bn[nx].thr != LEAF_THR;
+        }
+        na = k;
+    }
+}
+
+/* Scratch of a block of nb rows: the rows (bins, then a 32-bit leaf), then at this offset
+ * in uint16 units (8-byte aligned) the walk list and a leaf per tree. */
+static size_t walks_at(const struct mdl__forest_bin *b, size_t nb)
+{
+    return (nb * (b->stride + 2) + 3) & ~(size_t)3;
+}
+
+size_t mdl__forest_bin_scratch_bytes(const mdl_forest_t *f, size_t n_rows)
+{
+    size_t nb = n_rows < BIN_BLOCK ? n_rows : BIN_BLOCK;
+    size_t nw = nb > f->n_trees ? nb : f->n_trees;
+
+    return walks_at(f->bin, nb) * sizeof(uint16_t) + nw * sizeof(walk_t) +
+           f->n_trees * sizeof(uint32_t);
+}
 
 void mdl__forest_bin_margins(const mdl_forest_t *f, const double *rows, size_t n, double *m,
                              void *scratch)
 {
     const struct mdl__forest_bin *b = f->bin;
-    const bnode_t *bn = b->nodes;
     const fnode_t *fn = f->nodes;
     size_t nf = f->info.n_features, k = f->info.n_outputs, nt = f->n_trees, S = b->stride;
     uint16_t *xb = scratch;
-    uint32_t idx[BIN_TREE_LANES > BIN_LANES ? BIN_TREE_LANES : BIN_LANES];
 
     for (size_t r = 0; r < n * k; r++)
         m[r] = f->base[r % k];
     for (size_t r0 = 0; r0 < n; r0 += BIN_BLOCK) {
         size_t nb = n - r0 < BIN_BLOCK ? n - r0 : BIN_BLOCK;
+        walk_t *w = (walk_t *)(void *)(xb + walks_at(b, nb));
         bin_rows(f, rows + r0 * nf, nb, xb);
-        if (nb < BIN_LANES) {
-            /* few rows: each walks BIN_TREE_LANES trees at once (a short last group
-             * repeats its last tree and ignores it) */
+        if (nb < BIN_FEW_ROWS) {
+            /* few rows: each walks all trees at once */
+            uint32_t *leaf = (uint32_t *)(w + (nb > nt ? nb : nt));
             for (size_t r = 0; r < nb; r++) {
-                const uint16_t *x = xb + r;
                 double *mr = m + (r0 + r) * k;
-                for (size_t t = 0; t < nt; t += BIN_TREE_LANES) {
-                    unsigned lanes = nt - t < BIN_TREE_LANES ? (unsigned)(nt - t)
-                                                             : BIN_TREE_LANES;
-                    unsigned dmin = UINT16_MAX;
-                    for (unsigned l = 0; l < BIN_TREE_LANES; l++) {
-                        size_t tl = t + (l < lanes ? l : lanes - 1);
-                        idx[l] = f->trees[tl].root;
-                        dmin = b->dmin[tl] < dmin ? b->dmin[tl] : dmin;
-                    }
-                    BIN_WALK(BIN_TREE_LANES, 0, dmin);
-                    for (unsigned l = 0; l < lanes; l++)
-                        mr[f->trees[t + l].group] += fn[idx[l]].u.value;
-                }
+                walk_trees(f, xb + r * (S + 2), w, leaf);
+                for (size_t t = 0; t < nt; t++)
+                    mr[f->trees[t].group] += fn[leaf[t]].u.value;
             }
             continue;
         }
-        /* one tree at a time through the block, BIN_LANES rows at once */
+        /* one tree at a time through the block */
         for (size_t t = 0; t < nt; t++) {
-            uint32_t root = f->trees[t].root, g = f->trees[t].group;
-            unsigned dmin = b->dmin[t];
-            for (size_t r = 0; r < nb; r += BIN_LANES) {
-                const uint16_t *x = xb + r * S;
-                unsigned lanes = nb - r < BIN_LANES ? (unsigned)(nb - r) : BIN_LANES;
-                double *mg = m + (r0 + r) * k + g;
-                for (unsigned l = 0; l < BIN_LANES; l++)
-                    idx[l] = root;
-                BIN_WALK(BIN_LANES, 1, dmin);
-                for (unsigned l = 0; l < lanes; l++)
-                    mg[l * k] += fn[idx[l]].u.value;
+            double *mg = m + r0 * k + f->trees[t].group;
+            walk_rows(b->nodes, f->trees[t].root, b->dmin[t], xb, S, nb, w);
+            for (size_t r = 0; r < nb; r++) {
+                uint32_t leaf;
+                memcpy(&leaf, xb + r * (S + 2) + S, sizeof leaf);
+                mg[r * k] += fn[leaf].u.value;
             }
         }
     }
