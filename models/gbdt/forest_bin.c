@@ -40,16 +40,24 @@
 #define BIN_BLOCK 64 /* rows binned per block, walked through one tree at a time */
 #endif
 
-#define BIN_MAX_THR 65534u   /* thresholds per column: bins 0..m fit uint16, below LEAF_THR */
+#define BIN_MAX_THR 65534u   /* thresholds per column: bins 0..m fit uint16 */
 #define BIN_MAX_COLS 65535u  /* columns: bnode.col is uint16 */
-#define LEAF_THR 0xFFFFu     /* no bin is greater: a leaf never moves */
+#define LINK_LEFT_LEAF (1u << 30)  /* bnode.link: the left child is a leaf */
+#define LINK_RIGHT_LEAF (1u << 31) /*   the right child is a leaf */
+#define LINK_SLOT 0x3FFFFFFFu      /*   the left child's slot */
+_Static_assert(MDL_FOREST_MAX_TOTAL_NODES <= LINK_SLOT, "node slots must fit bnode.link");
 
 enum { COL_NONE, COL_NAN, COL_ZERO };
 
-typedef struct bnode {
-    uint16_t col;  /* column of the binned row */
-    uint16_t thr;  /* right when bin > thr; LEAF_THR at a leaf */
-    uint32_t left; /* forest node index of the left child (right = left + 1); leaf: itself */
+/* A slot: a split, or a leaf's value (a walk never reads a leaf as a split: the step
+ * that reaches a leaf says so). */
+typedef union bnode {
+    struct {
+        uint16_t col;  /* column of the binned row */
+        uint16_t thr;  /* right when bin > thr */
+        uint32_t link; /* left child's slot (right = left + 1) | LINK_*_LEAF */
+    } s;
+    double value;
 } bnode_t;
 
 typedef struct bcol {
@@ -205,15 +213,16 @@ int mdl__forest_bin_build(mdl_forest_t *f)
             const fnode_t *n = &f->nodes[i];
             bnode_t *o = &b->nodes[i];
             if (n->meta & FN_LEAF) {
-                *o = (bnode_t){.col = 0, .thr = LEAF_THR, .left = (uint32_t)i};
+                o->value = n->u.value;
                 if (depth[i] < dm)
                     dm = depth[i];
                 continue;
             }
             const bcol_t *c = &b->cols[node_col[i]];
-            *o = (bnode_t){.col = (uint16_t)node_col[i],
-                           .thr = (uint16_t)find_thr(b->thr + c->off, c->n_thr, n->u.thr),
-                           .left = n->next};
+            o->s.col = (uint16_t)node_col[i];
+            o->s.thr = (uint16_t)find_thr(b->thr + c->off, c->n_thr, n->u.thr);
+            o->s.link = n->next | ((f->nodes[n->next].meta & FN_LEAF) ? LINK_LEFT_LEAF : 0u) |
+                        ((f->nodes[n->next + 1].meta & FN_LEAF) ? LINK_RIGHT_LEAF : 0u);
             depth[n->next] = depth[n->next + 1] = depth[i] + 1;
         }
         b->dmin[t] = (uint16_t)(dm < UINT16_MAX ? dm : UINT16_MAX);
@@ -293,56 +302,71 @@ typedef struct walk {
     uint32_t aux;
 } walk_t;
 
-/* Rows [0, n) of the binned block xb down the tree at root (shallowest leaf at depth
- * dmin). The walks in progress sit in a list, each pass over it takes every walk one step
- * and keeps only those that have not reached a leaf, so no walk waits for another and
- * the steps of a pass are independent of each other (the CPU overlaps them). Each row's
- * leaf is stored after its bins. */
+/* One step from split slot i for bins x: *nx = the child's slot; true if it is a leaf. */
+static inline bool step(const bnode_t *bn, uint32_t i, const uint16_t *x, uint32_t *nx)
+{
+    const bnode_t *nd = &bn[i];
+    uint32_t link = nd->s.link, right = x[nd->s.col] > nd->s.thr;
+
+    *nx = (link & LINK_SLOT) + right;
+    return (link >> (30 + right)) & 1u;
+}
+
+/* Rows [0, n) of the binned block xb down the tree at root, whose shallowest leaf is at
+ * depth dmin >= 1. The walks in progress sit in a list; each pass over it takes every
+ * walk one step and keeps those that have not reached a leaf, so no walk waits for
+ * another and the steps of a pass are independent of each other (the CPU overlaps them).
+ * Each row's leaf slot is stored after its bins. */
 static void walk_rows(const bnode_t *bn, uint32_t root, unsigned dmin, uint16_t *xb,
                       size_t S, size_t n, walk_t *w)
 {
     const size_t S2 = S + 2;
     size_t na = n;
+    uint32_t nx;
 
     for (size_t r = 0; r < n; r++)
         w[r] = (walk_t){.node = root, .aux = (uint32_t)(r * S2)};
-    /* no leaf above depth dmin: nothing to drop before */
-    for (unsigned d = 0; d < dmin; d++)
+    /* no leaf above depth dmin: no walk ends in the first dmin - 1 steps */
+    for (unsigned d = 1; d < dmin; d++)
         for (size_t j = 0; j < n; j++) {
-            const bnode_t *nd = &bn[w[j].node];
-            w[j].node = nd->left + (xb[w[j].aux + nd->col] > nd->thr);
+            step(bn, w[j].node, xb + w[j].aux, &nx);
+            w[j].node = nx;
         }
     while (na) {
         size_t k = 0;
         for (size_t j = 0; j < na; j++) {
             walk_t v = w[j];
-            const bnode_t *nd = &bn[v.node];
-            uint32_t nx = nd->left + (xb[v.aux + nd->col] > nd->thr);
+            bool done = step(bn, v.node, xb + v.aux, &nx);
             memcpy(xb + v.aux + S, &nx, sizeof nx);
             w[k] = (walk_t){.node = nx, .aux = v.aux};
-            k += bn[nx].thr != LEAF_THR;
+            k += !done;
         }
         na = k;
     }
 }
 
-/* One row's bins x down every tree, the same way; leaf[t] = the leaf reached in tree t. */
+/* One row's bins x down every tree, the same way; leaf[t] = the leaf slot reached in
+ * tree t. */
 static void walk_trees(const mdl_forest_t *f, const uint16_t *x, walk_t *w, uint32_t *leaf)
 {
     const bnode_t *bn = f->bin->nodes;
-    size_t na = f->n_trees;
+    size_t na = 0;
+    uint32_t nx;
 
-    for (size_t t = 0; t < na; t++)
-        w[t] = (walk_t){.node = f->trees[t].root, .aux = (uint32_t)t};
+    for (size_t t = 0; t < f->n_trees; t++) {
+        uint32_t root = f->trees[t].root;
+        leaf[t] = root;
+        w[na] = (walk_t){.node = root, .aux = (uint32_t)t};
+        na += f->bin->dmin[t] != 0; /* a single leaf is its own result */
+    }
     while (na) {
         size_t k = 0;
         for (size_t j = 0; j < na; j++) {
             walk_t v = w[j];
-            const bnode_t *nd = &bn[v.node];
-            uint32_t nx = nd->left + (x[nd->col] > nd->thr);
+            bool done = step(bn, v.node, x, &nx);
             leaf[v.aux] = nx;
             w[k] = (walk_t){.node = nx, .aux = v.aux};
-            k += bn[nx].thr != LEAF_THR;
+            k += !done;
         }
         na = k;
     }
@@ -368,7 +392,7 @@ void mdl__forest_bin_margins(const mdl_forest_t *f, const double *rows, size_t n
                              void *scratch)
 {
     const struct mdl__forest_bin *b = f->bin;
-    const fnode_t *fn = f->nodes;
+    const bnode_t *bn = b->nodes;
     size_t nf = f->info.n_features, k = f->info.n_outputs, nt = f->n_trees, S = b->stride;
     uint16_t *xb = scratch;
 
@@ -385,18 +409,24 @@ void mdl__forest_bin_margins(const mdl_forest_t *f, const double *rows, size_t n
                 double *mr = m + (r0 + r) * k;
                 walk_trees(f, xb + r * (S + 2), w, leaf);
                 for (size_t t = 0; t < nt; t++)
-                    mr[f->trees[t].group] += fn[leaf[t]].u.value;
+                    mr[f->trees[t].group] += bn[leaf[t]].value;
             }
             continue;
         }
         /* one tree at a time through the block */
         for (size_t t = 0; t < nt; t++) {
             double *mg = m + r0 * k + f->trees[t].group;
-            walk_rows(b->nodes, f->trees[t].root, b->dmin[t], xb, S, nb, w);
+            uint32_t root = f->trees[t].root;
+            if (b->dmin[t] == 0) { /* a single leaf */
+                for (size_t r = 0; r < nb; r++)
+                    mg[r * k] += bn[root].value;
+                continue;
+            }
+            walk_rows(bn, root, b->dmin[t], xb, S, nb, w);
             for (size_t r = 0; r < nb; r++) {
                 uint32_t leaf;
                 memcpy(&leaf, xb + r * (S + 2) + S, sizeof leaf);
-                mg[r * k] += fn[leaf].u.value;
+                mg[r * k] += bn[leaf].value;
             }
         }
     }
