@@ -1,19 +1,24 @@
 /* The compiled forest and its scorer. See forest.h for the semantics.
  *
- * General layout (every forest; the only one for LightGBM and for LEAF output): all trees
- * share one node array. A node is 16 bytes: an 8-byte payload (split threshold, leaf
- * value, or bitset offset + word count), a 32-bit word holding the feature index and
- * flags, and a 32-bit link. Each tree is laid out breadth first from its root, so the two
- * children of a split are adjacent: right = left + 1 and a split stores only `left`. A
- * leaf's link indexes a side table (reported id, linear terms) that only leaf output and
- * linear trees read. Nodes the root does not reach are not copied.
+ * General layout (every forest; the only one for LEAF output and for LightGBM forests with
+ * categorical splits or linear leaves): all trees share one node array. A node is 16
+ * bytes: an 8-byte payload (split threshold, leaf value, or bitset offset + word count), a
+ * 32-bit word holding the feature index and flags, and a 32-bit link. Each tree is laid
+ * out breadth first from its root, so the two children of a split are adjacent: right =
+ * left + 1 and a split stores only `left`. A leaf's link indexes a side table (reported
+ * id, linear terms) that only leaf output and linear trees read. Nodes the root does not
+ * reach are not copied.
  *
  * Perfect layout (XGBoost forests without categorical splits, depth <= 10, when it costs
  * at most 8 slots per general node): see build_perfect(). 8-byte splits, complete trees,
  * a fixed number of branch-free steps per walk; rows read as two float copies (NaN as
  * +inf, NaN as -inf) so that a step is one comparison (see pnode_t).
  *
- * Walks: LANES independent walks advance in lockstep so their cache misses overlap. Small
+ * Binned layout (LightGBM forests with numeric splits and plain leaves): forest_bin.c. Rows
+ * become per-column threshold ranks, splits compare uint16s, walks sit in a compacted
+ * list. Scores MARGIN and VALUE.
+ *
+ * Walks (general and perfect layouts): LANES independent walks advance in lockstep so their cache misses overlap. Small
  * batches walk several trees of one row at once; bigger ones take blocks of BLOCK_ROWS rows
  * through one tree at a time while it is cache-resident. Per row the trees are always
  * added in model order, in the library's precision, so batching never changes a result

@@ -16,17 +16,22 @@
  * result is bit for bit the general layout's. A forest whose column would need more than
  * 65534 thresholds (bins are uint16) keeps the general layout.
  *
- * Nodes keep their index in the general layout (breadth first, right = left + 1), 8 bytes
- * each. A leaf is a fixed point: left = itself and a threshold (0xFFFF) no bin exceeds, so
- * lanes that reached their leaf keep stepping in place until every lane has, with no
- * per-lane branch; its value is read from the general node at the end. Each tree's
- * shortest root-leaf depth is stepped without checking whether any lane still moves.
+ * Slots keep their index in the general layout (breadth first, right = left + 1), 8 bytes
+ * each: a split (column, threshold index, left child's slot and two bits saying which
+ * children are leaves), or a leaf's value. So a step is
+ *   right = bin[col] > i;  next = left + right;  done = leaf bit of that side,
+ * and a walk never reads a leaf's slot until it adds the value.
  *
- * Walks: rows are binned a block at a time into groups of BIN_LANES rows stored column by
- * column, lane by lane (bins of column c for the group's rows are adjacent), so that the
- * lanes of a step address one base register. Few rows: each row walks BIN_TREE_LANES trees
- * at once. More: each group of BIN_LANES rows walks one tree at a time (the tree stays in
- * L1 for the whole block). Trees are added to each row in model order, in double. */
+ * Walks: LightGBM's leaf-wise trees are deep (here up to ~30 levels) but most rows stop
+ * early (5.5 steps per tree on the benchmark rows), so walks in lockstep lanes would wait
+ * for their slowest member (2.2x the steps with 8 lanes). The walks in progress sit in a
+ * list instead; a pass steps each once and keeps the unfinished ones, and the steps of a
+ * pass are independent, so the CPU overlaps them, cache misses included. Rows are binned
+ * BIN_BLOCK at a time. A block of BIN_FEW_ROWS rows or more walks one tree at a time (the
+ * tree stays in L1 while every row of the block goes down it); smaller blocks walk each
+ * row down all trees at once, prefetching the node each walk reads in the next pass.
+ * Trees are added to each row in model order, in double, so no batch size changes a bit.
+ * Measured (tools/gbdt_speed.c, bench/RESULTS.md): see git log and bench/RESULTS.md. */
 #include "forest_impl.h"
 
 #include <math.h>
