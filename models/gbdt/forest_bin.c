@@ -31,7 +31,9 @@
  * tree stays in L1 while every row of the block goes down it); smaller blocks walk each
  * row down all trees at once, prefetching the node each walk reads in the next pass.
  * Trees are added to each row in model order, in double, so no batch size changes a bit.
- * Measured (tools/gbdt_speed.c, bench/RESULTS.md): see git log and bench/RESULTS.md. */
+ * The layout costs 8 bytes per node and 8 per split threshold on top of the general one,
+ * which LEAF output still uses. Measurements and the variants that lost: bench/RESULTS.md
+ * (GBDT section, "What changed in the scorer"). */
 #include "forest_impl.h"
 
 #include <math.h>
