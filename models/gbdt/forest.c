@@ -1,19 +1,24 @@
 /* The compiled forest and its scorer. See forest.h for the semantics.
  *
- * General layout (every forest; the only one for LightGBM and for LEAF output): all trees
- * share one node array. A node is 16 bytes: an 8-byte payload (split threshold, leaf
- * value, or bitset offset + word count), a 32-bit word holding the feature index and
- * flags, and a 32-bit link. Each tree is laid out breadth first from its root, so the two
- * children of a split are adjacent: right = left + 1 and a split stores only `left`. A
- * leaf's link indexes a side table (reported id, linear terms) that only leaf output and
- * linear trees read. Nodes the root does not reach are not copied.
+ * General layout (every forest; the only one for LEAF output and for LightGBM forests with
+ * categorical splits or linear leaves): all trees share one node array. A node is 16
+ * bytes: an 8-byte payload (split threshold, leaf value, or bitset offset + word count), a
+ * 32-bit word holding the feature index and flags, and a 32-bit link. Each tree is laid
+ * out breadth first from its root, so the two children of a split are adjacent: right =
+ * left + 1 and a split stores only `left`. A leaf's link indexes a side table (reported
+ * id, linear terms) that only leaf output and linear trees read. Nodes the root does not
+ * reach are not copied.
  *
  * Perfect layout (XGBoost forests without categorical splits, depth <= 10, when it costs
  * at most 8 slots per general node): see build_perfect(). 8-byte splits, complete trees,
  * a fixed number of branch-free steps per walk; rows read as two float copies (NaN as
  * +inf, NaN as -inf) so that a step is one comparison (see pnode_t).
  *
- * Walks: LANES independent walks advance in lockstep so their cache misses overlap. Small
+ * Binned layout (LightGBM forests with numeric splits and plain leaves): forest_bin.c. Rows
+ * become per-column threshold ranks, splits compare uint16s, walks sit in a compacted
+ * list. Scores MARGIN and VALUE.
+ *
+ * Walks (general and perfect layouts): LANES independent walks advance in lockstep so their cache misses overlap. Small
  * batches walk several trees of one row at once; bigger ones take blocks of BLOCK_ROWS rows
  * through one tree at a time while it is cache-resident. Per row the trees are always
  * added in model order, in the library's precision, so batching never changes a result
@@ -28,7 +33,7 @@
  * batch 1, 8 or 32 trees per row and 32-row blocks or 16 rows per tree in the perfect walk
  * measured no better (within the noise of a shared machine) and were dropped. Threads over
  * row blocks: mdl_forest_score_threads. */
-#include "forest.h"
+#include "forest_impl.h"
 
 #include <float.h>
 #include <math.h>
@@ -37,86 +42,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* node.meta: bits 0..7 flags, bits 8..31 feature index (< MDL_FOREST_MAX_FEATURES <= 2^24). */
-#define FN_LEAF 0x01u
-#define FN_CAT 0x02u
-#define FN_DEFAULT_LEFT 0x04u
-#define FN_MISS_SHIFT 3 /* 2 bits: mdl_forest_missing_t */
-#define FN_FEATURE_SHIFT 8
-_Static_assert(MDL_FOREST_MAX_FEATURES <= ((size_t)1 << 24), "feature index must fit node.meta");
-
-typedef struct fnode {
-    union {
-        double thr;   /* NUMERIC: threshold (XGBoost: a float value) */
-        double value; /* LEAF: output (XGBoost: a float value) */
-        struct {
-            uint32_t off;   /* CATEGORICAL: first word in forest cat_bits */
-            uint32_t words; /*   bitset length in 32-bit words */
-        } cat;
-    } u;
-    uint32_t meta;
-    uint32_t next; /* split: left child (forest node index), right = next + 1; leaf: leaf index */
-} fnode_t;
-
-typedef struct leaf_aux {
-    int32_t id;         /* MDL_OUTPUT_LEAF */
-    uint32_t lin_off;   /* linear leaves: terms in forest lin_feat / lin_coef */
-    uint32_t lin_terms;
-    double lin_const;
-} leaf_aux_t;
-
-typedef struct ftree {
-    uint32_t root;   /* forest node index */
-    uint32_t group;  /* output the tree adds to */
-    bool linear;
-    double weight;   /* leaf multiplier */
-    float weight_f;  /* the same as float (XGBoost) */
-} ftree_t;
-
-struct mdl_forest {
-    mdl_forest_info_t info;
-    char **names;        /* n_features */
-    char *objective;
-    double *base;        /* n_outputs, margin space (XGBoost: float values) */
-    double sigmoid;
-    bool average;
-    double avg_div;      /* n_trees / n_outputs when averaging */
-    bool weighted;       /* some tree weight != 1 */
-
-    size_t n_trees, cap_trees;
-    ftree_t *trees;
-    size_t n_nodes, cap_nodes;
-    fnode_t *nodes;
-    size_t n_leaves, cap_leaves;
-    leaf_aux_t *leaves;
-    size_t n_cat, cap_cat;
-    uint32_t *cat_bits;
-    size_t n_lin, cap_lin;
-    uint32_t *lin_feat;
-    double *lin_coef;
-
-    /* Perfect layout (XGBoost forests without categorical splits, depth <= PERFECT_MAX_DEPTH):
-     * every tree padded to a complete binary tree of depth p_depth in heap order from 1
-     * (root 1, children of i at 2i and 2i+1, slot 0 unused). A leaf above the bottom is
-     * copied into every slot below it, so a walk is exactly p_depth branch-free steps.
-     * Scores MARGIN and VALUE; LEAF output uses the general layout. NULL when not built. */
-    unsigned p_depth;
-    struct pnode *p_nodes; /* n_trees x 2^p_depth */
-    float *p_leaves;       /* n_trees x 2^p_depth, leaf x tree weight, as XGBoost multiplies */
-};
-
-/* A split of the perfect layout. The scorer reads rows as 2 x n_features floats: x[j] with
- * NaN replaced by +inf, then x[j] with NaN replaced by -inf. A node whose missing values go
- * right reads the first copy, one whose missing values go left the second, so the step is
- * one comparison with no NaN test: x >= thr -> right (+inf >= any threshold; -inf >= a
- * threshold > -inf never, which is why a default-left split at -inf keeps the forest off
- * this layout). XGBoost's rule, x < thr -> left, is the same for every non-NaN x. */
-typedef struct pnode {
-    float thr;
-    uint32_t col; /* feature, + n_features when missing values go left */
-} pnode_t;
-
-#define PERFECT_MAX_DEPTH 10
 
 struct mdl_forest_builder {
     mdl_forest_t *f;
@@ -172,6 +97,7 @@ mdl_forest_t *mdl_forest_free(mdl_forest_t *f)
     free(f->lin_coef);
     free(f->p_nodes);
     free(f->p_leaves);
+    mdl__forest_bin_free(f->bin);
     free(f);
     return NULL;
 }
@@ -624,7 +550,7 @@ int mdl_forest_builder_finish(mdl_forest_builder_t *b, mdl_forest_t **ret, mdl_e
         }
         f->avg_div = (double)(f->n_trees / f->info.n_outputs);
     }
-    if (build_perfect(f) < 0) {
+    if (build_perfect(f) < 0 || mdl__forest_bin_build(f) < 0) {
         r = mdl_err_set(reterr, -ENOMEM, "forest: out of memory");
         goto fail;
     }
@@ -688,9 +614,6 @@ static inline __attribute__((always_inline)) uint32_t step_xgb(const mdl_forest_
     }
     return n->next + right;
 }
-
-/* LightGBM's kZeroThreshold (a float constant compared as double). */
-#define LGB_ZERO ((double)1e-35f)
 
 /* One step down from split n for row. LightGBM rules. */
 static inline __attribute__((always_inline)) uint32_t step_lgb(const mdl_forest_t *f,
@@ -945,14 +868,17 @@ static void margins_lgb(const mdl_forest_t *f, const double *rows, size_t n, dou
     margins(f, rows, n, m, false);
 }
 
-/* Margins of n rows into m. xs: float scratch of at least min(n, BLOCK_ROWS) x 2 x
- * n_features (used by the perfect layout), or NULL. */
+/* Margins of n rows into m. scratch: what scratch_for allocated for at least n rows (the
+ * perfect layout's float copies, the binned layout's bins), or NULL. */
 static void margins_rows(const mdl_forest_t *f, const double *rows, size_t n, double *m,
-                         float *xs)
+                         void *scratch)
 {
     size_t nf = f->info.n_features;
+    float *xs = scratch;
 
-    if (f->p_nodes && xs) {
+    if (f->bin && scratch) {
+        mdl__forest_bin_margins(f, rows, n, m, scratch);
+    } else if (f->p_nodes && xs) {
         for (size_t r0 = 0; r0 < n; r0 += BLOCK_ROWS) {
             size_t nb = n - r0 < BLOCK_ROWS ? n - r0 : BLOCK_ROWS;
             for (size_t r = 0; r < nb; r++) {
@@ -972,15 +898,16 @@ static void margins_rows(const mdl_forest_t *f, const double *rows, size_t n, do
     }
 }
 
-/* Float scratch for margins_rows (one allocation per call); NULL if not needed. */
-static int scratch_for(const mdl_forest_t *f, size_t n_rows, float **ret, mdl_err_t *reterr)
+/* Scratch for margins_rows of n_rows rows (one allocation per call); NULL if not needed. */
+static int scratch_for(const mdl_forest_t *f, size_t n_rows, void **ret, mdl_err_t *reterr)
 {
     size_t nb = n_rows < BLOCK_ROWS ? n_rows : BLOCK_ROWS;
 
     *ret = NULL;
-    if (!f->p_nodes || nb == 0)
+    if ((!f->p_nodes && !f->bin) || nb == 0)
         return 0;
-    *ret = malloc(nb * 2 * f->info.n_features * sizeof **ret);
+    *ret = malloc(f->bin ? mdl__forest_bin_scratch_bytes(f, n_rows)
+                         : nb * 2 * f->info.n_features * sizeof(float));
     if (!*ret)
         return mdl_err_set(reterr, -ENOMEM, "out of memory");
     return 0;
@@ -1066,7 +993,7 @@ int mdl_forest_score(const mdl_forest_t *f, const double *rows, size_t n_rows, m
                      double *out, mdl_err_t *reterr)
 {
     size_t nf = f->info.n_features, k = f->info.n_outputs;
-    float *xs;
+    void *xs;
 
     switch (kind) {
     case MDL_OUTPUT_LEAF:

@@ -58,8 +58,8 @@
  *
  * Threads: a builder belongs to one thread. A finished forest is immutable; any number of
  * threads may score it at once. Scoring allocates at most a scratch buffer or two per call
- * (float copies of a block of rows, margins for ARGMAX), never per row; -ENOMEM if that
- * fails. No function here logs. */
+ * (float copies or bins of a block of rows, margins for ARGMAX), never per row; -ENOMEM if
+ * that fails. No function here logs. */
 #ifndef MDL_GBDT_FOREST_H
 #define MDL_GBDT_FOREST_H
 

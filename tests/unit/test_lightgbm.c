@@ -18,6 +18,7 @@
 
 #include "models/file.h"
 #include "models/gbdt/forest.h"
+#include "models/gbdt/forest_impl.h" /* f->bin: which layout a forest got */
 #include "models/gbdt/gbdt.h"
 #include "tests/unit/check.h"
 
@@ -928,6 +929,305 @@ static void test_truncated_fixture(void)
     free(text);
 }
 
+/* ---- the binned layout (forest_bin.c) against a plain walk with LightGBM's rules ---- */
+
+static uint64_t rnd_state = 7;
+static uint32_t rnd(uint32_t n)
+{
+    rnd_state = rnd_state * 6364136223846793005ull + 1442695040888963407ull;
+    return (uint32_t)(rnd_state >> 33) % n;
+}
+
+#define KZ ((double)1e-35f)
+
+/* Thresholds: infinities, zeros, the edges of LightGBM's zero band and their neighbours. */
+static double rnd_threshold(void)
+{
+    static const double pool[] = {-INFINITY, -2.5, -1.0, -KZ, -1e-300, -0.0, 0.0, 1e-300, KZ,
+                                  0.75, 1.0, 3.0, INFINITY};
+    double t = pool[rnd(sizeof pool / sizeof pool[0])];
+
+    if (rnd(4) == 0 && isfinite(t))
+        t = nextafter(t, rnd(2) ? INFINITY : -INFINITY);
+    return t;
+}
+
+/* Inputs: the thresholds and their neighbours, NaN, +-inf, -0.0, tiny values. */
+static double rnd_input(void)
+{
+    double x;
+
+    switch (rnd(6)) {
+    case 0:
+        return NAN;
+    case 1:
+        return (double)(int)(rnd(4001) - 2000) / 1000.0; /* feature 2's grid */
+    default:
+        x = rnd_threshold();
+        if (rnd(3) == 0)
+            x = nextafter(x, rnd(2) ? INFINITY : -INFINITY);
+        return x;
+    }
+}
+
+/* A random LightGBM subtree of depth <= d at nodes[*n]; feature 2 splits on a grid of
+ * thousands of values (many bins in one column). */
+static int32_t lgb_subtree(mdl_forest_node_in_t *nodes, int32_t *n, int d)
+{
+    int32_t i = (*n)++;
+
+    if (d == 0 || rnd(5) == 0) {
+        nodes[i] = (mdl_forest_node_in_t){.type = MDL_NODE_LEAF, .id = i,
+                                          .value = (double)(int)(rnd(20001) - 10000) / 1024.0};
+        return i;
+    }
+    nodes[i] = (mdl_forest_node_in_t){.type = MDL_NODE_NUMERIC, .feature = rnd(4),
+                                      .missing = (uint8_t)rnd(3), .default_left = rnd(2)};
+    nodes[i].threshold = nodes[i].feature == 2 ? (double)(int)(rnd(4001) - 2000) / 1000.0
+                                               : rnd_threshold();
+    nodes[i].left = lgb_subtree(nodes, n, d - 1);
+    nodes[i].right = lgb_subtree(nodes, n, d - 1);
+    return i;
+}
+
+/* LightGBM's Tree::NumericalDecision, written out independently of the scorer. */
+static int32_t lgb_ref_leaf(const mdl_forest_node_in_t *nodes, const double *row)
+{
+    int32_t i = 0;
+
+    while (nodes[i].type != MDL_NODE_LEAF) {
+        const mdl_forest_node_in_t *nd = &nodes[i];
+        double x = row[nd->feature];
+        bool left;
+        if (isnan(x) && nd->missing != MDL_MISSING_NAN)
+            x = 0.0;
+        if ((nd->missing == MDL_MISSING_ZERO && x >= -KZ && x <= KZ) ||
+            (nd->missing == MDL_MISSING_NAN && isnan(x)))
+            left = nd->default_left;
+        else
+            left = x <= nd->threshold;
+        i = left ? nd->left : nd->right;
+    }
+    return i;
+}
+
+enum { LT_TREES = 60, LT_NODES = 256, LT_ROWS = 700, LT_F = 4, LT_OUT = 2 }; /* depth 7: <= 255 nodes */
+
+/* Scores rows in every batch size around the scorer's block edges and with threads: each
+ * margin must equal the reference sum (trees in order, in double) bit for bit, and the
+ * leaf output the reference leaf. */
+static void check_lgb_forest(const mdl_forest_t *f, mdl_forest_node_in_t (*nodes)[LT_NODES],
+                             size_t n_trees, const double *rows, size_t n_rows)
+{
+    static const size_t batches[] = {1, 2, 15, 16, 23, 24, 25, 31, 255, 256, 257, 700};
+    static double out[LT_ROWS * LT_OUT], out3[LT_ROWS * LT_OUT], ref[LT_ROWS * LT_OUT];
+    static double leaf[LT_ROWS * LT_TREES];
+    size_t bad = 0, bad_leaf = 0;
+    mdl_err_t err;
+
+    for (size_t r = 0; r < n_rows; r++) {
+        ref[r * LT_OUT] = ref[r * LT_OUT + 1] = 0.0;
+        for (size_t t = 0; t < n_trees; t++)
+            ref[r * LT_OUT + t % LT_OUT] += nodes[t][lgb_ref_leaf(nodes[t], rows + r * LT_F)].value;
+    }
+    for (size_t bi = 0; bi < sizeof batches / sizeof batches[0]; bi++) {
+        size_t bs = batches[bi];
+        for (size_t r0 = 0; r0 < n_rows; r0 += bs) {
+            size_t nb = n_rows - r0 < bs ? n_rows - r0 : bs;
+            CHECK_EQ_INT(mdl_forest_score(f, rows + r0 * LT_F, nb, MDL_OUTPUT_MARGIN,
+                                          out + r0 * LT_OUT, &err), 0);
+        }
+        for (size_t i = 0; i < n_rows * LT_OUT; i++)
+            bad += memcmp(&out[i], &ref[i], sizeof out[i]) != 0;
+    }
+    CHECK_EQ_INT(bad, 0);
+    CHECK_EQ_INT(mdl_forest_score(f, rows, n_rows, MDL_OUTPUT_VALUE, out, &err), 0);
+    CHECK_EQ_INT(mdl_forest_score_threads(f, rows, n_rows, MDL_OUTPUT_VALUE, out3, 2, &err), 0);
+    CHECK(memcmp(out, ref, n_rows * LT_OUT * sizeof *out) == 0);
+    CHECK(memcmp(out3, ref, n_rows * LT_OUT * sizeof *out) == 0);
+    CHECK_EQ_INT(mdl_forest_score(f, rows, n_rows, MDL_OUTPUT_LEAF, leaf, &err), 0);
+    for (size_t r = 0; r < n_rows; r++)
+        for (size_t t = 0; t < n_trees; t++)
+            bad_leaf += leaf[r * n_trees + t] != (double)lgb_ref_leaf(nodes[t], rows + r * LT_F);
+    CHECK_EQ_INT(bad_leaf, 0);
+}
+
+static mdl_forest_t *build_lgb(mdl_forest_node_in_t (*nodes)[LT_NODES], const int32_t *n_nodes,
+                               size_t n_trees)
+{
+    mdl_forest_params_t p = {.flavor = MDL_FOREST_LIGHTGBM, .task = MDL_TASK_REGRESSION,
+                             .n_features = LT_F, .n_outputs = LT_OUT};
+    mdl_forest_builder_t *b;
+    mdl_forest_t *f = NULL;
+    mdl_err_t err;
+
+    CHECK_EQ_INT(mdl_forest_builder_new(&p, &b, &err), 0);
+    for (size_t t = 0; t < n_trees; t++) {
+        mdl_forest_tree_in_t tr = {.n_nodes = (size_t)n_nodes[t], .nodes = nodes[t],
+                                   .group = (uint32_t)(t % LT_OUT), .weight = 1.0};
+        if (mdl_forest_builder_add_tree(b, &tr, &err) < 0) {
+            CHECK_FAIL_("tree %zu: %s", t, err.msg);
+            mdl_forest_builder_free(b);
+            return NULL;
+        }
+    }
+    CHECK_EQ_INT(mdl_forest_builder_finish(b, &f, &err), 0);
+    return f;
+}
+
+/* Random trees (every missing type with both default sides, thresholds at +-inf, +-0 and
+ * +-1e-35f and their neighbours, one feature with thousands of bins), single-leaf trees
+ * and deep unbalanced chains (depth 60, leaves on alternating sides). */
+static void test_binned_layout(void)
+{
+    static mdl_forest_node_in_t nodes[LT_TREES][LT_NODES];
+    static double rows[LT_ROWS * LT_F];
+    int32_t n_nodes[LT_TREES];
+    mdl_forest_t *f;
+
+    for (size_t t = 0; t < LT_TREES; t++) {
+        int32_t n = 0;
+        if (t % 10 == 3) { /* single leaf */
+            nodes[t][0] = (mdl_forest_node_in_t){.type = MDL_NODE_LEAF, .value = -0.5 - t};
+            n = 1;
+        } else if (t % 10 == 7) { /* chain: split k at node 2k, its leaf at 2k + 1 */
+            for (int32_t k = 0; k < 60; k++) {
+                bool leaf_left = k % 2;
+                nodes[t][2 * k] = (mdl_forest_node_in_t){
+                    .type = MDL_NODE_NUMERIC, .feature = rnd(4), .missing = (uint8_t)rnd(3),
+                    .default_left = rnd(2), .threshold = rnd_threshold(),
+                    .left = leaf_left ? 2 * k + 1 : 2 * k + 2,
+                    .right = leaf_left ? 2 * k + 2 : 2 * k + 1};
+                nodes[t][2 * k + 1] = (mdl_forest_node_in_t){.type = MDL_NODE_LEAF, .id = 2 * k + 1,
+                                                             .value = k * 0.125 + t};
+            }
+            nodes[t][120] = (mdl_forest_node_in_t){.type = MDL_NODE_LEAF, .value = 1e3, .id = 120};
+            n = 121;
+        } else {
+            lgb_subtree(nodes[t], &n, 7);
+        }
+        n_nodes[t] = n;
+    }
+    for (size_t i = 0; i < LT_ROWS * LT_F; i++)
+        rows[i] = rnd_input();
+    f = build_lgb(nodes, n_nodes, LT_TREES);
+    if (!f)
+        return;
+    CHECK(f->bin != NULL);
+    check_lgb_forest(f, nodes, LT_TREES, rows, LT_ROWS);
+    mdl_forest_free(f);
+    /* only single leaves: no split, no column */
+    n_nodes[0] = 1;
+    nodes[0][0] = (mdl_forest_node_in_t){.type = MDL_NODE_LEAF, .value = 0.25};
+    f = build_lgb(nodes, n_nodes, 1);
+    if (f) {
+        CHECK(f->bin != NULL);
+        check_lgb_forest(f, nodes, 1, rows, LT_ROWS);
+        mdl_forest_free(f);
+    }
+}
+
+/* A column with 65534 distinct thresholds still fits the bins (uint16, 0..65534); one with
+ * 65535 keeps the forest on the general layout. Both score as the plain walk. */
+static void check_many_thresholds(size_t distinct)
+{
+    enum { SPLITS = 65535, ROWS = 400 };
+    mdl_forest_params_t p = {.flavor = MDL_FOREST_LIGHTGBM, .task = MDL_TASK_REGRESSION,
+                             .n_features = 1, .n_outputs = 1};
+    mdl_forest_node_in_t *nodes = calloc(2 * SPLITS + 1, sizeof *nodes);
+    double rows[ROWS], out[ROWS];
+    mdl_forest_builder_t *b;
+    mdl_forest_t *f = NULL;
+    mdl_err_t err;
+    size_t bad = 0;
+
+    if (!nodes) {
+        CHECK(nodes != NULL);
+        return;
+    }
+    /* complete search tree in heap order: split i (0-based) has children 2i+1, 2i+2;
+     * thresholds are the in-order ranks (so a row x lands in leaf ~x) */
+    for (size_t i = 0; i < 2 * SPLITS + 1; i++) {
+        if (i < SPLITS) {
+            size_t lo = i, depth = 0, rank;
+            while (lo > 0) {
+                lo = (lo - 1) / 2;
+                depth++;
+            }
+            /* in-order rank of heap node i in a complete tree of depth 16 */
+            size_t pos = i - ((1u << depth) - 1);
+            rank = (2 * pos + 1) << (15 - depth);
+            nodes[i] = (mdl_forest_node_in_t){.type = MDL_NODE_NUMERIC, .feature = 0,
+                                              .missing = MDL_MISSING_NAN, .default_left = true,
+                                              .threshold = (double)rank - 0.5,
+                                              .left = (int32_t)(2 * i + 1),
+                                              .right = (int32_t)(2 * i + 2)};
+        } else {
+            nodes[i] = (mdl_forest_node_in_t){.type = MDL_NODE_LEAF, .id = (int32_t)i,
+                                              .value = (double)(i - SPLITS)};
+        }
+    }
+    if (distinct < SPLITS) /* the last split repeats another's threshold */
+        nodes[SPLITS - 1].threshold = nodes[SPLITS - 2].threshold;
+    CHECK_EQ_INT(mdl_forest_builder_new(&p, &b, &err), 0);
+    mdl_forest_tree_in_t tr = {.n_nodes = 2 * SPLITS + 1, .nodes = nodes, .weight = 1.0};
+    CHECK_EQ_INT(mdl_forest_builder_add_tree(b, &tr, &err), 0);
+    CHECK_EQ_INT(mdl_forest_builder_finish(b, &f, &err), 0);
+    if (f) {
+        if (distinct < SPLITS)
+            CHECK(f->bin != NULL);
+        else
+            CHECK(f->bin == NULL);
+        for (size_t r = 0; r < ROWS; r++)
+            rows[r] = r % 7 == 0 ? NAN : (double)rnd(70000) - 1000.0 + (rnd(3) - 1.0) * 0.5;
+        CHECK_EQ_INT(mdl_forest_score(f, rows, ROWS, MDL_OUTPUT_MARGIN, out, &err), 0);
+        for (size_t r = 0; r < ROWS; r++)
+            bad += out[r] != nodes[lgb_ref_leaf(nodes, &rows[r])].value;
+        CHECK_EQ_INT(bad, 0);
+        CHECK_EQ_INT(mdl_forest_score(f, rows, 1, MDL_OUTPUT_MARGIN, out, &err), 0);
+        CHECK(out[0] == nodes[lgb_ref_leaf(nodes, &rows[0])].value);
+        mdl_forest_free(f);
+    }
+    free(nodes);
+}
+
+static void test_binned_limits(void)
+{
+    check_many_thresholds(65534);
+    check_many_thresholds(65535);
+}
+
+/* Categorical splits and linear leaves keep the general layout. */
+static void test_binned_not_taken(void)
+{
+    static const uint32_t bits[1] = {0x5};
+    mdl_forest_node_in_t nodes[3] = {
+        {.type = MDL_NODE_CATEGORICAL, .feature = 0, .missing = MDL_MISSING_NAN, .left = 1,
+         .right = 2, .cat_offset = 0, .cat_words = 1},
+        {.type = MDL_NODE_LEAF, .value = 1.0},
+        {.type = MDL_NODE_LEAF, .value = 2.0, .id = 1},
+    };
+    mdl_forest_params_t p = {.flavor = MDL_FOREST_LIGHTGBM, .task = MDL_TASK_REGRESSION,
+                             .n_features = 1, .n_outputs = 1};
+    mdl_forest_tree_in_t tr = {.n_nodes = 3, .nodes = nodes, .n_cat_words = 1,
+                               .cat_bits = bits, .weight = 1.0};
+    mdl_forest_builder_t *b;
+    mdl_forest_t *f = NULL;
+    mdl_err_t err;
+    double out[3];
+
+    CHECK_EQ_INT(mdl_forest_builder_new(&p, &b, &err), 0);
+    CHECK_EQ_INT(mdl_forest_builder_add_tree(b, &tr, &err), 0);
+    CHECK_EQ_INT(mdl_forest_builder_finish(b, &f, &err), 0);
+    if (f) {
+        CHECK(f->bin == NULL);
+        CHECK_EQ_INT(mdl_forest_score(f, (double[]){2, 1, NAN}, 3, MDL_OUTPUT_MARGIN, out, &err),
+                     0);
+        CHECK(out[0] == 1.0 && out[1] == 2.0 && out[2] == 2.0);
+        mdl_forest_free(f);
+    }
+}
+
 int main(void)
 {
     RUN(test_fixture_binary);
@@ -947,5 +1247,8 @@ int main(void)
     RUN(test_corrupt_table);
     RUN(test_corrupt_misc);
     RUN(test_truncated_fixture);
+    RUN(test_binned_layout);
+    RUN(test_binned_limits);
+    RUN(test_binned_not_taken);
     return check_summary();
 }

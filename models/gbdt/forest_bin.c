@@ -1,0 +1,442 @@
+/* The binned layout: LightGBM forests (numeric splits, plain leaves) scored with integer
+ * comparisons and no missing-value branches.
+ *
+ * A split's outcome depends only on where x falls among the thresholds the forest uses
+ * on x's feature. So each row is first converted into "bins": for every column c (one per
+ * distinct (feature, missing type, default side) that some split uses) with sorted
+ * distinct thresholds t_0 < ... < t_{m-1}, bin = #{i : t_i < x}, computed with LightGBM's
+ * double comparisons. Then x <= t_i (left) <=> bin <= i, and the split stores i. Missing
+ * values become a bin before the conversion runs:
+ *   NONE:  NaN is 0.0 (LightGBM), then binned as 0.0;
+ *   NAN:   NaN -> 0 when missing values go left (0 <= any i), m when they go right
+ *          (m > every i);
+ *   ZERO:  NaN and |x| <= kZeroThreshold -> 0 or m by the same rule.
+ * Every step is then idx = left + (bin[col] > i), for every value a double can hold (+-inf
+ * and -0.0 included: the conversion compares them exactly as step_lgb does), so the
+ * result is bit for bit the general layout's. A forest whose column would need more than
+ * 65534 thresholds (bins are uint16) keeps the general layout.
+ *
+ * Slots keep their index in the general layout (breadth first, right = left + 1), 8 bytes
+ * each: a split (column, threshold index, left child's slot and two bits saying which
+ * children are leaves), or a leaf's value. So a step is
+ *   right = bin[col] > i;  next = left + right;  done = leaf bit of that side,
+ * and a walk never reads a leaf's slot until it adds the value.
+ *
+ * Walks: LightGBM's leaf-wise trees are deep (here up to ~30 levels) but most rows stop
+ * early (5.5 steps per tree on the benchmark rows), so walks in lockstep lanes would wait
+ * for their slowest member (2.2x the steps with 8 lanes). The walks in progress sit in a
+ * list instead; a pass steps each once and keeps the unfinished ones, and the steps of a
+ * pass are independent, so the CPU overlaps them, cache misses included. Rows are binned
+ * BIN_BLOCK at a time. A block of BIN_FEW_ROWS rows or more walks one tree at a time (the
+ * tree stays in L1 while every row of the block goes down it); smaller blocks walk each
+ * row down all trees at once, prefetching the node each walk reads in the next pass.
+ * Trees are added to each row in model order, in double, so no batch size changes a bit.
+ * The layout costs 8 bytes per node and 8 per split threshold on top of the general one,
+ * which LEAF output still uses. Measurements and the variants that lost: bench/RESULTS.md
+ * (GBDT section, "What changed in the scorer"). */
+#include "forest_impl.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef BIN_FEW_ROWS
+#define BIN_FEW_ROWS 24 /* fewer rows per block: each row walks all trees on its own
+                          * (measured faster at 16 rows, slower at 32) */
+#endif
+#ifndef BIN_BLOCK
+#define BIN_BLOCK 256 /* rows binned per block, walked through one tree at a time */
+#endif
+
+#define BIN_MAX_THR 65534u   /* thresholds per column: bins 0..m fit uint16 */
+#define BIN_MAX_COLS 65535u  /* columns: bnode.col is uint16 */
+#define LINK_LEFT_LEAF (1u << 30)  /* bnode.link: the left child is a leaf */
+#define LINK_RIGHT_LEAF (1u << 31) /*   the right child is a leaf */
+#define LINK_SLOT 0x3FFFFFFFu      /*   the left child's slot */
+_Static_assert(MDL_FOREST_MAX_TOTAL_NODES <= LINK_SLOT, "node slots must fit bnode.link");
+
+enum { COL_NONE, COL_NAN, COL_ZERO };
+
+/* A slot: a split, or a leaf's value (a walk never reads a leaf as a split: the step
+ * that reaches a leaf says so). */
+typedef union bnode {
+    struct {
+        uint16_t col;  /* column of the binned row */
+        uint16_t thr;  /* right when bin > thr */
+        uint32_t link; /* left child's slot (right = left + 1) | LINK_*_LEAF */
+    } s;
+    double value;
+} bnode_t;
+
+typedef struct bcol {
+    uint32_t feature;
+    uint8_t kind;   /* COL_* */
+    bool dleft;     /* NAN/ZERO: missing values go left */
+    uint32_t n_thr; /* distinct thresholds, sorted, at thr[off ..] */
+    uint32_t off;
+} bcol_t;
+
+struct mdl__forest_bin {
+    size_t n_cols;
+    size_t stride;   /* bins per row: n_cols, at least 1 (a forest of single leaves) */
+    bcol_t *cols;
+    double *thr;
+    bnode_t *nodes;  /* n_nodes, indexed like the general layout */
+    uint16_t *dmin;  /* per tree: depth of its shallowest leaf */
+};
+
+void mdl__forest_bin_free(struct mdl__forest_bin *b)
+{
+    if (!b)
+        return;
+    free(b->cols);
+    free(b->thr);
+    free(b->nodes);
+    free(b->dmin);
+    free(b);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Column slot of a split within its feature: NONE, NAN left/right, ZERO left/right. */
+static unsigned split_slot(uint32_t meta)
+{
+    unsigned miss = (meta >> FN_MISS_SHIFT) & 3u, dl = (meta & FN_DEFAULT_LEFT) != 0;
+
+    if (miss == MDL_MISSING_NONE)
+        return 0;
+    return miss == MDL_MISSING_NAN ? 1 + dl : 3 + dl;
+}
+
+/* Index of x in the sorted distinct values t[0 .. n) (x is one of them). */
+static uint32_t find_thr(const double *t, uint32_t n, double x)
+{
+    uint32_t lo = 0, hi = n;
+
+    while (hi - lo > 1) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (t[mid] <= x)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+int mdl__forest_bin_build(mdl_forest_t *f)
+{
+    size_t nn = f->n_nodes, nf = f->info.n_features, n_split = 0, n_cols = 0, max_cols;
+    int32_t *slot = NULL;    /* nf x 5: column of (feature, slot) or -1 */
+    uint32_t *node_col = NULL, *depth = NULL;
+    struct mdl__forest_bin *b = NULL;
+    int r = -ENOMEM;
+
+    if (f->info.flavor != MDL_FOREST_LIGHTGBM)
+        return 0;
+    for (size_t t = 0; t < f->n_trees; t++)
+        if (f->trees[t].linear)
+            return 0;
+    for (size_t i = 0; i < nn; i++) {
+        if (f->nodes[i].meta & FN_CAT)
+            return 0;
+        n_split += !(f->nodes[i].meta & FN_LEAF);
+    }
+    max_cols = n_split < 5 * nf ? n_split : 5 * nf;
+    b = calloc(1, sizeof *b);
+    slot = malloc(5 * nf * sizeof *slot);
+    node_col = malloc((nn ? nn : 1) * sizeof *node_col);
+    depth = malloc((nn ? nn : 1) * sizeof *depth);
+    if (!b || !slot || !node_col || !depth)
+        goto out;
+    b->cols = calloc(max_cols ? max_cols : 1, sizeof *b->cols);
+    b->thr = malloc((n_split ? n_split : 1) * sizeof *b->thr);
+    b->nodes = malloc((nn ? nn : 1) * sizeof *b->nodes);
+    b->dmin = malloc(f->n_trees * sizeof *b->dmin);
+    if (!b->cols || !b->thr || !b->nodes || !b->dmin)
+        goto out;
+    for (size_t i = 0; i < 5 * nf; i++)
+        slot[i] = -1;
+
+    /* columns, and how many splits each has */
+    for (size_t i = 0; i < nn; i++) {
+        uint32_t meta = f->nodes[i].meta;
+        size_t k;
+        if (meta & FN_LEAF)
+            continue;
+        k = (size_t)(meta >> FN_FEATURE_SHIFT) * 5 + split_slot(meta);
+        if (slot[k] < 0) {
+            unsigned s = split_slot(meta);
+            if (n_cols == BIN_MAX_COLS) {
+                r = 0; /* too many columns for uint16: keep the general layout */
+                goto out;
+            }
+            slot[k] = (int32_t)n_cols;
+            b->cols[n_cols].feature = meta >> FN_FEATURE_SHIFT;
+            b->cols[n_cols].kind = s == 0 ? COL_NONE : s <= 2 ? COL_NAN : COL_ZERO;
+            b->cols[n_cols].dleft = s == 2 || s == 4;
+            n_cols++;
+        }
+        node_col[i] = (uint32_t)slot[k];
+        b->cols[slot[k]].n_thr++;
+    }
+    /* thresholds per column: sorted, duplicates dropped */
+    {
+        size_t off = 0;
+        for (size_t c = 0; c < n_cols; c++) {
+            b->cols[c].off = (uint32_t)off;
+            off += b->cols[c].n_thr;
+            b->cols[c].n_thr = 0;
+        }
+        for (size_t i = 0; i < nn; i++) {
+            bcol_t *c;
+            if (f->nodes[i].meta & FN_LEAF)
+                continue;
+            c = &b->cols[node_col[i]];
+            b->thr[c->off + c->n_thr++] = f->nodes[i].u.thr;
+        }
+        for (size_t c = 0; c < n_cols; c++) {
+            double *t = b->thr + b->cols[c].off;
+            uint32_t n = b->cols[c].n_thr, u = 0;
+            qsort(t, n, sizeof *t, cmp_double);
+            for (uint32_t j = 0; j < n; j++)
+                if (u == 0 || t[j] != t[u - 1])
+                    t[u++] = t[j];
+            if (u > BIN_MAX_THR) {
+                r = 0; /* bins would not fit uint16: keep the general layout */
+                goto out;
+            }
+            b->cols[c].n_thr = u;
+        }
+    }
+    /* nodes, and each tree's shallowest leaf (parents precede children: breadth first) */
+    for (size_t t = 0; t < f->n_trees; t++) {
+        size_t end = t + 1 < f->n_trees ? f->trees[t + 1].root : nn;
+        uint32_t dm = UINT32_MAX;
+        depth[f->trees[t].root] = 0;
+        for (size_t i = f->trees[t].root; i < end; i++) {
+            const fnode_t *n = &f->nodes[i];
+            bnode_t *o = &b->nodes[i];
+            if (n->meta & FN_LEAF) {
+                o->value = n->u.value;
+                if (depth[i] < dm)
+                    dm = depth[i];
+                continue;
+            }
+            const bcol_t *c = &b->cols[node_col[i]];
+            o->s.col = (uint16_t)node_col[i];
+            o->s.thr = (uint16_t)find_thr(b->thr + c->off, c->n_thr, n->u.thr);
+            o->s.link = n->next | ((f->nodes[n->next].meta & FN_LEAF) ? LINK_LEFT_LEAF : 0u) |
+                        ((f->nodes[n->next + 1].meta & FN_LEAF) ? LINK_RIGHT_LEAF : 0u);
+            depth[n->next] = depth[n->next + 1] = depth[i] + 1;
+        }
+        b->dmin[t] = (uint16_t)(dm < UINT16_MAX ? dm : UINT16_MAX);
+    }
+    b->n_cols = n_cols;
+    b->stride = n_cols ? n_cols : 1;
+    f->bin = b;
+    b = NULL;
+    r = 0;
+out:
+    mdl__forest_bin_free(b);
+    free(slot);
+    free(node_col);
+    free(depth);
+    return r;
+}
+
+/* #{i : t[i] < x} for sorted t[0 .. n), without a data-dependent branch. */
+static inline uint32_t bin_of(const double *t, uint32_t n, double x)
+{
+    const double *p = t;
+
+    if (n == 0)
+        return 0;
+    while (n > 1) {
+        uint32_t half = n / 2;
+        p = p[half] < x ? p + half : p;
+        n -= half;
+    }
+    return (uint32_t)(p - t) + (*p < x);
+}
+
+static inline uint16_t col_bin(const struct mdl__forest_bin *b, const bcol_t *c,
+                               const double *row)
+{
+    double x = row[c->feature];
+    uint16_t side = c->dleft ? 0 : (uint16_t)c->n_thr;
+
+    switch (c->kind) {
+    case COL_NONE:
+        if (isnan(x))
+            x = 0.0;
+        break;
+    case COL_NAN:
+        if (isnan(x))
+            return side;
+        break;
+    default:
+        if (isnan(x) || (x >= -LGB_ZERO && x <= LGB_ZERO))
+            return side;
+        break;
+    }
+    return (uint16_t)bin_of(b->thr + c->off, c->n_thr, x);
+}
+
+/* Bins rows [0, n) (n <= BIN_BLOCK) into xb, row r at xb + r * (stride + 2): its bins,
+ * then the 32-bit leaf its last walk reached (see walk_rows). */
+static void bin_rows(const mdl_forest_t *f, const double *rows, size_t n, uint16_t *xb)
+{
+    const struct mdl__forest_bin *b = f->bin;
+    size_t nf = f->info.n_features, S2 = b->stride + 2;
+
+    for (size_t r = 0; r < n; r++) {
+        const double *row = rows + r * nf;
+        uint16_t *x = xb + r * S2;
+        for (size_t c = 0; c < b->n_cols; c++)
+            x[c] = col_bin(b, &b->cols[c], row);
+        if (b->n_cols == 0)
+            x[0] = 0;
+    }
+}
+
+/* A walk in progress: its node, and where it reads (walk_rows: the row's offset in the
+ * block; walk_trees: the tree). */
+typedef struct walk {
+    uint32_t node;
+    uint32_t aux;
+} walk_t;
+
+/* One step from split slot i for bins x: *nx = the child's slot; true if it is a leaf. */
+static inline bool step(const bnode_t *bn, uint32_t i, const uint16_t *x, uint32_t *nx)
+{
+    const bnode_t *nd = &bn[i];
+    uint32_t link = nd->s.link, right = x[nd->s.col] > nd->s.thr;
+
+    *nx = (link & LINK_SLOT) + right;
+    return (link >> (30 + right)) & 1u;
+}
+
+/* Rows [0, n) of the binned block xb down the tree at root, whose shallowest leaf is at
+ * depth dmin >= 1. The walks in progress sit in a list; each pass over it takes every
+ * walk one step and keeps those that have not reached a leaf, so no walk waits for
+ * another and the steps of a pass are independent of each other (the CPU overlaps them).
+ * Each row's leaf slot is stored after its bins. */
+static void walk_rows(const bnode_t *bn, uint32_t root, unsigned dmin, uint16_t *xb,
+                      size_t S, size_t n, walk_t *w)
+{
+    const size_t S2 = S + 2;
+    size_t na = n;
+    uint32_t nx;
+
+    for (size_t r = 0; r < n; r++)
+        w[r] = (walk_t){.node = root, .aux = (uint32_t)(r * S2)};
+    /* no leaf above depth dmin: no walk ends in the first dmin - 1 steps */
+    for (unsigned d = 1; d < dmin; d++)
+        for (size_t j = 0; j < n; j++) {
+            step(bn, w[j].node, xb + w[j].aux, &nx);
+            w[j].node = nx;
+        }
+    while (na) {
+        size_t k = 0;
+        for (size_t j = 0; j < na; j++) {
+            walk_t v = w[j];
+            bool done = step(bn, v.node, xb + v.aux, &nx);
+            memcpy(xb + v.aux + S, &nx, sizeof nx);
+            w[k] = (walk_t){.node = nx, .aux = v.aux};
+            k += !done;
+        }
+        na = k;
+    }
+}
+
+/* One row's bins x down every tree, the same way; leaf[t] = the leaf slot reached in
+ * tree t. */
+static void walk_trees(const mdl_forest_t *f, const uint16_t *x, walk_t *w, uint32_t *leaf)
+{
+    const bnode_t *bn = f->bin->nodes;
+    size_t na = 0;
+    uint32_t nx;
+
+    for (size_t t = 0; t < f->n_trees; t++) {
+        uint32_t root = f->trees[t].root;
+        leaf[t] = root;
+        w[na] = (walk_t){.node = root, .aux = (uint32_t)t};
+        na += f->bin->dmin[t] != 0; /* a single leaf is its own result */
+    }
+    while (na) {
+        size_t k = 0;
+        for (size_t j = 0; j < na; j++) {
+            walk_t v = w[j];
+            bool done = step(bn, v.node, x, &nx);
+            __builtin_prefetch(&bn[nx]); /* read in the next pass: its miss overlaps this one */
+            leaf[v.aux] = nx;
+            w[k] = (walk_t){.node = nx, .aux = v.aux};
+            k += !done;
+        }
+        na = k;
+    }
+}
+
+/* Scratch of a block of nb rows: the rows (bins, then a 32-bit leaf), then at this offset
+ * in uint16 units (8-byte aligned) the walk list and a leaf per tree. */
+static size_t walks_at(const struct mdl__forest_bin *b, size_t nb)
+{
+    return (nb * (b->stride + 2) + 3) & ~(size_t)3;
+}
+
+size_t mdl__forest_bin_scratch_bytes(const mdl_forest_t *f, size_t n_rows)
+{
+    size_t nb = n_rows < BIN_BLOCK ? n_rows : BIN_BLOCK;
+    size_t nw = nb > f->n_trees ? nb : f->n_trees;
+
+    return walks_at(f->bin, nb) * sizeof(uint16_t) + nw * sizeof(walk_t) +
+           f->n_trees * sizeof(uint32_t);
+}
+
+void mdl__forest_bin_margins(const mdl_forest_t *f, const double *rows, size_t n, double *m,
+                             void *scratch)
+{
+    const struct mdl__forest_bin *b = f->bin;
+    const bnode_t *bn = b->nodes;
+    size_t nf = f->info.n_features, k = f->info.n_outputs, nt = f->n_trees, S = b->stride;
+    uint16_t *xb = scratch;
+
+    for (size_t r = 0; r < n * k; r++)
+        m[r] = f->base[r % k];
+    for (size_t r0 = 0; r0 < n; r0 += BIN_BLOCK) {
+        size_t nb = n - r0 < BIN_BLOCK ? n - r0 : BIN_BLOCK;
+        walk_t *w = (walk_t *)(void *)(xb + walks_at(b, nb));
+        bin_rows(f, rows + r0 * nf, nb, xb);
+        if (nb < BIN_FEW_ROWS) {
+            /* few rows: each walks all trees at once */
+            uint32_t *leaf = (uint32_t *)(w + (nb > nt ? nb : nt));
+            for (size_t r = 0; r < nb; r++) {
+                double *mr = m + (r0 + r) * k;
+                walk_trees(f, xb + r * (S + 2), w, leaf);
+                for (size_t t = 0; t < nt; t++)
+                    mr[f->trees[t].group] += bn[leaf[t]].value;
+            }
+            continue;
+        }
+        /* one tree at a time through the block */
+        for (size_t t = 0; t < nt; t++) {
+            double *mg = m + r0 * k + f->trees[t].group;
+            uint32_t root = f->trees[t].root;
+            if (b->dmin[t] == 0) { /* a single leaf */
+                for (size_t r = 0; r < nb; r++)
+                    mg[r * k] += bn[root].value;
+                continue;
+            }
+            walk_rows(bn, root, b->dmin[t], xb, S, nb, w);
+            for (size_t r = 0; r < nb; r++) {
+                uint32_t leaf;
+                memcpy(&leaf, xb + r * (S + 2) + S, sizeof leaf);
+                mg[r * k] += bn[leaf].value;
+            }
+        }
+    }
+}
