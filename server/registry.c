@@ -126,9 +126,10 @@ typedef struct folder_info {
  * place, and nothing but such metadata changes moves a ctime past the mtimes. So an entry
  * whose ctime is later than the folder's mtime (the last file added or removed) and not
  * earlier than any file's mtime arrived complete: its files were written before it was
- * renamed or linked in, and none has been written since. A folder written in place has
- * its mtime equal to its ctime and waits for the settle time as before. The timestamps
- * compared must come from one clock, hence one filesystem. */
+ * renamed or linked in, and none has been written since (a tie with a file's mtime
+ * counts: the last write and a rename right after it usually share a timestamp tick). A
+ * folder written in place has its mtime equal to its ctime and waits for the settle time
+ * as before. The timestamps compared must come from one clock, hence one filesystem. */
 static void folder_scan(const char *dir, folder_info_t *ret)
 {
     DIR *d = opendir(dir);
