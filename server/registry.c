@@ -106,18 +106,48 @@ static uint64_t mix(uint64_t h, uint64_t v)
     return h * 0xFF51AFD7ED558CCDULL;
 }
 
-/* A fingerprint of the files in a version folder (names, sizes, mtimes, inodes; symlinks
- * followed, so an atomic symlink swap changes it) and whether a READY marker is there. */
-static uint64_t folder_signature(const char *dir, double *ret_newest_mtime, bool *ret_ready)
+static int64_t ns_of(struct timespec t)
+{
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+/* What a scan learns about a version folder. */
+typedef struct folder_info {
+    uint64_t sig;           /* fingerprint of its files */
+    double newest_mtime;    /* unix seconds: its newest file, or the folder itself */
+    bool ready;             /* a READY marker is there */
+    bool published_whole;   /* moved or linked into place after its last change */
+} folder_info_t;
+
+/* Fingerprints the files in a version folder (names, sizes, mtimes, inodes; symlinks
+ * followed, so an atomic symlink swap changes it).
+ *
+ * published_whole: rename(2) and symlink creation set the ctime of the entry they put in
+ * place, and nothing but such metadata changes moves a ctime past the mtimes. So an entry
+ * whose ctime is later than the folder's mtime (the last file added or removed) and not
+ * earlier than any file's mtime arrived complete: its files were written before it was
+ * renamed or linked in, and none has been written since (a tie with a file's mtime
+ * counts: the last write and a rename right after it usually share a timestamp tick). A
+ * folder written in place has its mtime equal to its ctime and waits for the settle time
+ * as before. The timestamps compared must come from one clock, hence one filesystem. */
+static void folder_scan(const char *dir, folder_info_t *ret)
 {
     DIR *d = opendir(dir);
     struct dirent *e;
-    uint64_t sig = 0x5EED;
+    struct stat entry, folder;
+    int64_t newest_file = INT64_MIN;
+    bool one_device, any_file = false;
 
-    *ret_newest_mtime = 0;
-    *ret_ready = false;
+    memset(ret, 0, sizeof *ret);
+    ret->sig = 0x5EED;
     if (!d)
-        return 0;
+        return;
+    if (lstat(dir, &entry) != 0 || fstat(dirfd(d), &folder) != 0) {
+        closedir(d);
+        return;
+    }
+    one_device = entry.st_dev == folder.st_dev;
+    ret->newest_mtime = (double)folder.st_mtim.tv_sec + folder.st_mtim.tv_nsec / 1e9;
     while ((e = readdir(d))) {
         char path[1400];
         struct stat st;
@@ -127,18 +157,23 @@ static uint64_t folder_signature(const char *dir, double *ret_newest_mtime, bool
             stat(path, &st) != 0 || !S_ISREG(st.st_mode))
             continue;
         if (strcmp(e->d_name, "READY") == 0)
-            *ret_ready = true;
+            ret->ready = true;
         for (const char *p = e->d_name; *p; p++)
             name_hash = (name_hash ^ (unsigned char)*p) * 1099511628211ULL;
         /* Order-independent: readdir order is not stable. */
-        sig += mix(mix(mix(mix(name_hash, (uint64_t)st.st_size), (uint64_t)st.st_mtim.tv_sec),
-                       (uint64_t)st.st_mtim.tv_nsec), (uint64_t)st.st_ino);
+        ret->sig += mix(mix(mix(mix(name_hash, (uint64_t)st.st_size), (uint64_t)st.st_mtim.tv_sec),
+                            (uint64_t)st.st_mtim.tv_nsec), (uint64_t)st.st_ino);
         mtime = (double)st.st_mtim.tv_sec + st.st_mtim.tv_nsec / 1e9;
-        if (mtime > *ret_newest_mtime)
-            *ret_newest_mtime = mtime;
+        if (mtime > ret->newest_mtime)
+            ret->newest_mtime = mtime;
+        if (ns_of(st.st_mtim) > newest_file)
+            newest_file = ns_of(st.st_mtim);
+        one_device &= st.st_dev == entry.st_dev;
+        any_file = true;
     }
     closedir(d);
-    return sig;
+    ret->published_whole = any_file && one_device && ns_of(entry.st_ctim) > ns_of(folder.st_mtim) &&
+                           ns_of(entry.st_ctim) >= newest_file;
 }
 
 static int cmp_long_desc(const void *a, const void *b)
@@ -693,9 +728,7 @@ static bool scan_model(mdl_registry_t *reg, mdl_slot_t *slot, const char *dir, b
     for (size_t j = 0; j < n_present; j++, rank++) {
         char vdir[1200], name[24];
         mdl_version_t *v;
-        double newest;
-        bool ready_marker;
-        uint64_t sig;
+        folder_info_t info;
 
         if (!policy_selects(slot, present[j], rank))
             continue;
@@ -703,22 +736,23 @@ static bool scan_model(mdl_registry_t *reg, mdl_slot_t *slot, const char *dir, b
         if (path_join(vdir, sizeof vdir, dir, name) < 0)
             continue;
         watch_dir(reg, vdir);
-        sig = folder_signature(vdir, &newest, &ready_marker);
+        folder_scan(vdir, &info);
         v = find_version(slot, present[j]);
         if (!v && !(v = add_version(slot, present[j]))) {
             set_error(slot, "out of memory");
             continue;
         }
-        if (v->loading || (v->model && v->sig == sig) || sig == v->failed_sig)
+        if (v->loading || (v->model && v->sig == info.sig) || info.sig == v->failed_sig)
             continue;
-        /* Changed files load once they are complete: marked READY, or not modified for
-         * settle_ms (a folder renamed in with older files loads at once). */
-        if (!initial && !reg->no_settle && !ready_marker && newest > now - reg->opts.settle_ms / 1000.0) {
+        /* Changed files load once they are complete: marked READY, renamed or linked in
+         * whole, or neither they nor the folder modified for settle_ms. */
+        if (!initial && !reg->no_settle && !info.ready && !info.published_whole &&
+            info.newest_mtime > now - reg->opts.settle_ms / 1000.0) {
             v->settling = settling = true;
             continue;
         }
         v->settling = false;
-        start_load(reg, slot, v, vdir, sig);
+        start_load(reg, slot, v, vdir, info.sig);
     }
     if (n_present == 0 && slot->n_versions == 0)
         set_error(slot, "no version folder (expected <model>/<integer version>/<artifact>)");

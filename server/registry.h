@@ -8,9 +8,10 @@
  * thread. Requests hold their own reference, so a swap never disturbs them, and the old
  * model is freed when its last request ends. A failed load changes nothing that serves.
  *
- * Publishing protocol: write the version folder under a temporary name and rename it into
- * place, or put a READY file in it when complete. As a fallback, files still changing are
- * not loaded until their size and mtime have been stable for settle_ms.
+ * Publishing protocol: write the version folder under a temporary name and rename (or
+ * symlink) it into place, or put a READY file in it when complete; either loads at once.
+ * Otherwise files still changing are not loaded until neither they nor the folder have
+ * been modified for settle_ms.
  * Loop thread only (no locks: nothing else touches it). */
 #ifndef MDL_REGISTRY_H
 #define MDL_REGISTRY_H

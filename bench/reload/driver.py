@@ -2,12 +2,13 @@
 """Helpers for bench/reload/run.sh (loopback only, standard library only).
 
   driver.py publish --addr H:P --repo DIR --model M --src DIR --stage DIR --mode rename|ready
-                    --first-version V --count N --body JSON [--gap-s S] [--timeout-s S]
+                    --first-version V --count N --body JSON [--path P] [--gap-s S] [--timeout-s S]
       publishes versions V..V+N-1 of M, one at a time. rename: copy the files of --src into
       STAGE/<v>/ (same filesystem), then rename(2) it to REPO/M/<v>. ready: mkdir REPO/M/<v>,
       copy the files in place, then create REPO/M/<v>/READY. t0 is taken right before the
-      rename / the READY creation; then :predict is sent in a tight loop on one keep-alive
-      connection until an answer says "version": v (t1). Prints one JSON line per publish:
+      rename / the READY creation; then --body is POSTed to --path (default
+      /v1/models/M:predict; a transformer takes /v1/models/M:generate) in a tight loop on one
+      keep-alive connection until an answer's "model" says "version": v (t1). Prints one JSON line per publish:
       detect_ms = t1 - t0, polls (count, slowest round trip, how many over 5 ms), non-200 answers, versions seen, and the load time modeld
       itself recorded (delta of modeld_model_load_duration_seconds_sum for M). After each
       publish the previous version folder is removed and it waits --gap-s before the next.
@@ -55,7 +56,7 @@ def load_sum(addr, model):
 
 def publish(a):
     body = a.body.encode()
-    path = f"/v1/models/{a.model}:predict"
+    path = a.path or f"/v1/models/{a.model}:predict"
     mdir = os.path.join(a.repo, a.model)
     files = sorted(os.listdir(a.src))
     c = conn(a.addr)
@@ -170,6 +171,7 @@ def main():
     for k in ("addr", "repo", "model", "src", "stage", "body"):
         p.add_argument("--" + k, required=True)
     p.add_argument("--mode", choices=("rename", "ready"), required=True)
+    p.add_argument("--path", default=None)
     p.add_argument("--first-version", type=int, required=True)
     p.add_argument("--count", type=int, default=10)
     p.add_argument("--gap-s", type=float, default=1.0)

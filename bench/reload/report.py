@@ -53,14 +53,17 @@ L.append(f"- large model: XGBoost binary:logistic, {train.get('trees', '?')} tre
 L.append("")
 if det:
     L.append("Detect-to-serving: time from rename(2) of the staged folder / creation of READY to the first "
-             ":predict answered by the new version (polled on one keep-alive connection); load = modeld's own "
+             ":predict (transformers: :generate of 1 token) answered by the new version (polled on one keep-alive connection); load = modeld's own "
              "modeld_model_load_duration_seconds for that version; mean ms per poll = detect time / :predict calls "
              "made while waiting (one keep-alive connection, so this is the round trip of the polled model's "
              ":predict during the load).")
     L.append("")
     L.append("| model | publish | n | median ms | p90 ms | min ms | max ms | load median ms | mean ms per poll | slowest poll ms (median) | non-200 while polling | versions answering |")
     L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
-    for m in ("lr", "gb"):
+    names = {"lr": "LR breast_cancer", "gb": f"XGBoost {mb:.0f} MB",
+             "kjv": f"transformer kjv_llama ({int(env.get('KJV_BYTES', 0)) / 1e6:.1f} MB folder)",
+             "t15": f"transformer stories15M-shaped ({int(env.get('T15_BYTES', 0)) / 1e6:.0f} MB .bin)"}
+    for m in names:
         for mode in ("rename", "ready"):
             rs = [r for r in det if r["model"] == m and r["mode"] == mode]
             if not rs:
@@ -69,7 +72,7 @@ if det:
             lds = [r["load_ms"] for r in rs if r["load_ms"] is not None]
             bad = sum(sum(r["non_200"].values()) for r in rs)
             odd = [r["versions_seen"] for r in rs if not set(r["versions_seen"]) <= {r["version"] - 1, r["version"]}]
-            name = "LR breast_cancer" if m == "lr" else f"XGBoost {mb:.0f} MB"
+            name = names[m]
             L.append(f"| {name} | {mode} | {len(ds)} | {med(ds):.1f} | {pct(ds, 0.9):.1f} | {min(ds):.1f} | "
                      f"{max(ds):.1f} | {med(lds):.1f} | {sum(ds) / max(1, sum(r['polls'] for r in rs)):.2f} | "
                      f"{med([r.get('max_poll_ms', float('nan')) for r in rs]):.1f} | {bad} | {'previous or new only' if not odd else odd} |")

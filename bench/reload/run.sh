@@ -9,12 +9,16 @@
 #   0. trains a ~GBDT_MB MB XGBoost binary:logistic JSON model on synthetic data
 #      (bench/reload/train_gbdt.py) into the temp dir (never in the tree), builds a temp
 #      repository: bc (conf/models/breast_cancer, the wrk target), lr (a copy of the same LR
-#      model, the publish target) and gb (the large model), and a config derived from
-#      conf/modeld.json with repository_poll_ms / repository_settle_ms / an admin token file;
-#   1. detect-to-serving: RELOAD_PUBLISHES new versions of lr and of gb, each published by
-#      rename(2) of a staged folder and separately by writing in place + a READY marker;
-#      time from the rename / READY to the first :predict answered by the new version
-#      (bench/reload/driver.py publish; :predict in a tight loop on one keep-alive connection);
+#      model, the publish target), gb (the large model), kjv (the demo transformer
+#      conf/models/kjv_llama, 4.7 MB safetensors + tokenizer) and t15 (random weights of
+#      llama2.c's stories15M shape from bench/generate/make_model.py, 58 MB model.bin), and a
+#      config derived from conf/modeld.json with repository_poll_ms / repository_settle_ms /
+#      an admin token file;
+#   1. detect-to-serving: RELOAD_PUBLISHES new versions of each of RELOAD_MODELS, each
+#      published by rename(2) of a staged folder and separately by writing in place + a
+#      READY marker; time from the rename / READY to the first answer from the new version
+#      (bench/reload/driver.py publish; :predict, or for a transformer :generate of one token,
+#      in a tight loop on one keep-alive connection);
 #   2. wrk on bc's :predict (keep-alive, BENCH_CONNS connections, bench/predict.lua) for
 #      BENCH_DURATION, BENCH_REPS rounds of {no reload, reload} with the order flipped every
 #      round; during "reload" gb is reloaded with POST /v1/models/gb:reload every
@@ -25,7 +29,7 @@
 # CPU 0, wrk and the drivers on the other CPUs, as in bench/run.sh. BENCH_PIN=0: no pinning.
 #
 # Knobs: MODELD_BIN (build/modeld), RELOAD_POLL_MS (2000), RELOAD_SETTLE_MS (500),
-# RELOAD_PUBLISHES (12), RELOAD_DETECT (1; 0 skips step 1), RELOAD_GAP_S (1.0), RELOAD_INTERVAL_S (1.5), GBDT_MB (30),
+# RELOAD_PUBLISHES (12), RELOAD_DETECT (1; 0 skips step 1), RELOAD_MODELS (lr gb kjv t15), RELOAD_GAP_S (1.0), RELOAD_INTERVAL_S (1.5), GBDT_MB (30),
 # BENCH_CONNS (16), BENCH_DURATION (10s), BENCH_REPS (3), BENCH_PIN (auto|0|1),
 # BENCH_OUT (bench/reload/last-run.md), BENCH_KEEP_TMP (0), GBDT_SRC (a folder with the
 # model.json + row.json of an earlier train_gbdt.py run, to skip training).
@@ -40,6 +44,7 @@ RELOAD_POLL_MS=${RELOAD_POLL_MS:-2000}
 RELOAD_SETTLE_MS=${RELOAD_SETTLE_MS:-500}
 RELOAD_PUBLISHES=${RELOAD_PUBLISHES:-12}
 RELOAD_DETECT=${RELOAD_DETECT:-1}
+RELOAD_MODELS=${RELOAD_MODELS:-lr gb kjv t15}
 RELOAD_GAP_S=${RELOAD_GAP_S:-1.0}
 RELOAD_INTERVAL_S=${RELOAD_INTERVAL_S:-1.5}
 GBDT_MB=${GBDT_MB:-30}
@@ -119,7 +124,7 @@ EOF
 )
 
 REPO=$TMP/repo
-mkdir -p "$REPO/bc" "$REPO/lr" "$REPO/gb/1" "$TMP/stage" "$TMP/src-gb" "$TMP/src-lr"
+mkdir -p "$REPO/bc" "$REPO/lr" "$REPO/gb/1" "$REPO/kjv" "$REPO/t15/1" "$TMP/stage" "$TMP/src-gb" "$TMP/src-lr" "$TMP/src-t15"
 cp -r conf/models/breast_cancer/1 "$REPO/bc/1"
 cp -r conf/models/breast_cancer/1 "$REPO/lr/1"
 cp conf/models/breast_cancer/config.json "$REPO/bc/"
@@ -129,6 +134,16 @@ cp "$GBDT_SRC/model.json" "$REPO/gb/1/model.json"
 cp "$GBDT_SRC/model.json" "$TMP/src-gb/model.json"
 cp conf/models/breast_cancer/1/* "$TMP/src-lr/"
 GB_BYTES=$(stat -c %s "$GBDT_SRC/model.json")
+cp -r conf/models/kjv_llama/1 "$REPO/kjv/1"
+cp -r conf/models/kjv_llama/1 "$TMP/src-kjv"
+timeout 120 "$PYTHON" bench/generate/make_model.py "$TMP/t15-gen" --shape 15M >/dev/null ||
+    die "bench/generate/make_model.py failed"
+cp "$TMP/t15-gen/model.bin" "$TMP/src-t15/model.bin"  # the llama2.c form only: one artifact
+cp "$TMP/t15-gen/model.bin" "$REPO/t15/1/model.bin"
+rm -rf "$TMP/t15-gen"
+KJV_BYTES=$(du -sb "$TMP/src-kjv" | cut -f1)
+T15_BYTES=$(stat -c %s "$TMP/src-t15/model.bin")
+GEN_BODY='{"prompt":[1],"max_tokens":1}'
 
 (umask 077; "$PYTHON" -c 'import secrets; print(secrets.token_hex(24))' >"$TMP/admin.token")
 "$PYTHON" - conf/modeld.json "$TMP/modeld.json" "$REPO" "$RELOAD_POLL_MS" "$RELOAD_SETTLE_MS" "$TMP/admin.token" <<'EOF'
@@ -158,10 +173,11 @@ until [ "$(curl -s -o "$TMP/body" -w '%{http_code}' --max-time 5 "http://$ADDR/r
     sleep 0.1
 done
 log "modeld pid $MODELD_PID at $ADDR, ready; $PIN_DESC"
-for m in bc gb; do
-    body=$LR_BODY; [ $m = gb ] && body=$GB_BODY
+body_of() { case $1 in gb) echo "$GB_BODY" ;; kjv|t15) echo "$GEN_BODY" ;; *) echo "$LR_BODY" ;; esac; }
+path_of() { case $1 in kjv|t15) echo "/v1/models/$1:generate" ;; *) echo "/v1/models/$1:predict" ;; esac; }
+for m in bc gb kjv t15; do
     code=$(curl -s -o "$TMP/body" -w '%{http_code}' --max-time 10 -X POST -H 'Content-Type: application/json' \
-        --data-binary "$body" "http://$ADDR/v1/models/$m:predict")
+        --data-binary "$(body_of $m)" "http://$ADDR$(path_of $m)")
     [ "$code" = 200 ] || die "$m :predict answered $code: $(head -c 300 "$TMP/body")"
     log "$m predict: $(cat "$TMP/body")"
 done
@@ -172,22 +188,20 @@ log "gb :reload: $(head -c 300 "$TMP/body")"
 
 # --- 1. detect-to-serving -----------------------------------------------------------------------
 : >"$TMP/detect.jsonl"
-v_lr=2
-v_gb=2
+declare -A next_v=([lr]=2 [gb]=2 [kjv]=2 [t15]=2)
 MODES="rename ready"; [ "$RELOAD_DETECT" = 1 ] || MODES=""
 for mode in $MODES; do
-    for m in lr gb; do
-        if [ $m = lr ]; then v=$v_lr body=$LR_BODY; else v=$v_gb body=$GB_BODY; fi
+    for m in $RELOAD_MODELS; do
+        v=${next_v[$m]}
         log "detect: $RELOAD_PUBLISHES publishes of $m by $mode (versions $v..)"
         timeout $((RELOAD_PUBLISHES * 70 + 30)) "${CLIENT_PIN[@]}" "$PYTHON" "$DRIVER" publish \
             --addr "$ADDR" --repo "$REPO" --model $m --src "$TMP/src-$m" --stage "$TMP/stage" \
-            --mode $mode --first-version "$v" --count "$RELOAD_PUBLISHES" --body "$body" \
-            --gap-s "$RELOAD_GAP_S" --timeout-s 60 >>"$TMP/detect.jsonl" ||
+            --mode $mode --first-version "$v" --count "$RELOAD_PUBLISHES" --body "$(body_of $m)" \
+            --path "$(path_of $m)" --gap-s "$RELOAD_GAP_S" --timeout-s 60 >>"$TMP/detect.jsonl" ||
             die "publish driver failed ($m, $mode); see $TMP/detect.jsonl"
         log "  detect_ms: $(grep "\"model\": \"$m\", \"mode\": \"$mode\"" "$TMP/detect.jsonl" |
             grep -o '"detect_ms": [0-9.]*' | cut -d' ' -f2 | tr '\n' ' ')"
-        v=$((v + RELOAD_PUBLISHES))
-        if [ $m = lr ]; then v_lr=$v; else v_gb=$v; fi
+        next_v[$m]=$((v + RELOAD_PUBLISHES))
     done
 done
 kill -0 "$MODELD_PID" 2>/dev/null || die "modeld died during the publishes"
@@ -241,6 +255,6 @@ WARN_LINES=$(grep -c . "$TMP/modeld.log" || true)
 
 # --- 3. report ------------------------------------------------------------------------------------
 export MODELD_DESC START_DATE PIN_DESC BENCH_DURATION BENCH_THREADS BENCH_REPS BENCH_CONNS RELOAD_POLL_MS \
-    RELOAD_SETTLE_MS RELOAD_INTERVAL_S RELOAD_GAP_S GB_BYTES RSS_KB HWM_KB WARN_LINES
+    RELOAD_SETTLE_MS RELOAD_INTERVAL_S RELOAD_GAP_S GB_BYTES KJV_BYTES T15_BYTES RSS_KB HWM_KB WARN_LINES
 "$PYTHON" bench/reload/report.py "$TMP" "$BENCH_OUT"
 log "report written to $BENCH_OUT"
