@@ -50,9 +50,10 @@ struct track {
     struct MHD_Connection *conn;
     int fd;
     conn_ctx_t *ctx;          /* the request being read or answered; NULL between requests */
-    uint64_t bytes_seen;      /* bytes received when the connection last went idle */
+    uint64_t bytes_seen;      /* bytes received up to the end of the last request */
     double header_since;      /* when bytes of a next request were first seen; 0 = idle */
     bool cut;                 /* we shut it down: MHD closes it on its next read */
+    bool asked;               /* bytes_seen came from the kernel once: ask it from then on */
     track_t *prev, *next;
 };
 
@@ -68,6 +69,8 @@ struct conn_ctx {
     conn_state_t state;
     mdl_buf_t body;
     size_t body_limit, bytes_in;
+    uint64_t body_wire;       /* the body's Content-Length (0 without a body), or UINT64_MAX:
+                                 chunked or not known yet */
     int too_large;
     mdl_work_fn *work;
     mdl_done_fn *done;
@@ -681,7 +684,9 @@ static void note_piece(conn_ctx_t *ctx)
     ssize_t n;
     char c;
 
-    if (ctx->peer_eof || !ctx->track)
+    /* A piece that completes a Content-Length body needs no peek: the request is answered
+     * whatever follows (a syscall saved per request on the hot path). */
+    if (ctx->peer_eof || !ctx->track || ctx->bytes_in == ctx->body_wire)
         return;
     n = recv(ctx->track->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
@@ -917,9 +922,13 @@ static void check_request(conn_ctx_t *ctx, const char *url, const char *method)
                       : match.route->max_body == MDL_BODY_EVAL ? srv->config.max_eval_body_bytes
                                                                : match.route->max_body;
     clen = MHD_lookup_connection_value(ctx->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (!clen && !MHD_lookup_connection_value(ctx->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING))
+        ctx->body_wire = 0;
     if (clen) {
         char *end;
         unsigned long long n = strtoull(clen, &end, 10);
+        if (*end == '\0' && clen[0] >= '0' && clen[0] <= '9')
+            ctx->body_wire = n;
         if (*end == '\0' && n > ctx->body_limit) {
             mdl_reply_error(req, 413, "body_too_large", "request body is %llu bytes; the limit is %zu",
                             n, ctx->body_limit);
@@ -962,6 +971,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         ctx->req.method = method;
         ctx->req.path = url;
         ctx->req.version = -1;
+        ctx->body_wire = UINT64_MAX;
         ctx->body_since = ctx->req.t_start;
         {
             const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
@@ -1046,6 +1056,25 @@ static void free_ctx(conn_ctx_t *ctx)
     mdl_metrics_inflight(http->srv->metrics, -1);
 }
 
+/* Bytes received on t's connection up to the end of ctx's request, for the header clock.
+ * Counted when the count is exact (what MHD parsed as the header, plus a Content-Length
+ * body read in full, after an exact count), which saves a getsockopt per request; else
+ * asked of the kernel, whose answer may include bytes of a pipelined next request, so the
+ * connection is asked from then on. A count can only come out short, by bytes MHD skips
+ * before a request line (stray CRLFs): the header clock then starts on the idle connection
+ * and it is cut after header_timeout_s rather than connection_timeout_s. */
+static uint64_t bytes_through(const conn_ctx_t *ctx, track_t *t)
+{
+    const union MHD_ConnectionInfo *ci;
+
+    if (!t->asked && ctx->body_wire != UINT64_MAX && ctx->bytes_in == ctx->body_wire &&
+        (ci = MHD_get_connection_info(ctx->conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE)) &&
+        ci->header_size)
+        return t->bytes_seen + ci->header_size + ctx->body_wire;
+    t->asked = true;
+    return mdl_sock_bytes_received(t->fd);
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
                          enum MHD_RequestTerminationCode toe)
 {
@@ -1059,7 +1088,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
         track_t *t = ctx->track;
         t->ctx = NULL;
         t->header_since = 0;
-        t->bytes_seen = mdl_sock_bytes_received(t->fd);
+        t->bytes_seen = bytes_through(ctx, t);
         ctx->track = NULL;
     }
     if (ctx->step_running) { /* a worker still reads the request: its completion frees it */
