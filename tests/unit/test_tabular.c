@@ -236,6 +236,32 @@ static void test_shortest_doubles(void)
     mdl_buf_done(&out);
 }
 
+/* Exact digits (as Python's repr picks them: the shortest, then the nearest, ties to even),
+ * around the edges of the 128-bit integer path (1e-5 .. 2^53) and on both sides of it. */
+static void test_doubles_exact(void)
+{
+    static const struct { double v; const char *text; } cases[] = {
+        {0.9999999987918338, "0.9999999987918338"},  /* the bench's prediction */
+        {683613893139024.75, "683613893139024.8"},   /* a tie at 16 digits: to even */
+        {0.99826758548329975, "0.9982675854832997"}, /* looks like a tie at 17 digits; is not */
+        {0.1 + 0.2, "0.30000000000000004"},
+        {1.0 / 3, "0.3333333333333333"},
+        {17.99, "17.99"},
+        {1e-5, "1e-5"},
+        {9007199254740991.0, "9007199254740991"},    /* 2^53 - 1: the last integer on the path */
+        {9007199254740992.0, "9007199254740992"},    /* 2^53: printf's path */
+        {7.62939453125e-06, "7.62939453125e-6"},     /* 2^-17: printf's path */
+        {-0.5, "-0.5"},
+        {123456.0, "123456"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        mdl_buf_t out = {0};
+        mdl_json_put_double(&out, cases[i].v);
+        CHECK_EQ_STR(out.data, cases[i].text);
+        mdl_buf_done(&out);
+    }
+}
+
 /* Against printf's shortest of %.15g/%.16g/%.17g: same value, never longer, valid JSON. */
 static void test_doubles_random(void)
 {
@@ -286,6 +312,7 @@ int main(void)
     RUN(test_ignored_column);
     RUN(test_row_limit);
     RUN(test_shortest_doubles);
+    RUN(test_doubles_exact);
     RUN(test_doubles_random);
     mdl_model_unref(model);
     return check_summary();
