@@ -161,10 +161,14 @@ static int valid_request_id(const char *s)
 
 /* Unique within the process (an odd multiplier is a bijection mod 2^64) and unguessable
  * enough across restarts through the random seed. */
-static void generate_request_id(mdl_http_t *http, char *out, size_t size)
+static void generate_request_id(mdl_http_t *http, char out[17])
 {
+    static const char hex[] = "0123456789abcdef";
     uint64_t v = http->id_seed ^ (++http->id_counter * 0x9E3779B97F4A7C15ULL);
-    snprintf(out, size, "%016llx", (unsigned long long)v);
+
+    for (int i = 15; i >= 0; i--, v >>= 4) /* "%016llx" without printf: it is per request */
+        out[i] = hex[v & 15];
+    out[16] = '\0';
 }
 
 /* ---- responses ---- */
@@ -858,9 +862,9 @@ static void check_request(conn_ctx_t *ctx, const char *url, const char *method)
     int r;
 
     if (rid && valid_request_id(rid)) {
-        snprintf(req->request_id, sizeof req->request_id, "%s", rid);
+        memcpy(req->request_id, rid, strlen(rid) + 1); /* valid: at most 128 bytes */
     } else {
-        generate_request_id(http, req->request_id, sizeof req->request_id);
+        generate_request_id(http, req->request_id);
         if (rid) {
             mdl_reply_error(req, 400, "invalid_request_id",
                             "X-Request-Id must be 1 to 128 characters of [A-Za-z0-9._:-]");
@@ -885,7 +889,11 @@ static void check_request(conn_ctx_t *ctx, const char *url, const char *method)
         return;
     }
     req->route = match.route;
-    snprintf(req->model_name, sizeof req->model_name, "%s", match.model);
+    {
+        size_t n = strnlen(match.model, sizeof req->model_name - 1);
+        memcpy(req->model_name, match.model, n);
+        req->model_name[n] = '\0';
+    }
     if ((match.route->flags & MDL_ROUTE_ADMIN) && !admin_allowed(ctx))
         return;
     if (match.route->flags & MDL_ROUTE_MODEL) {

@@ -221,6 +221,57 @@ static void test_row_limit(void)
     CHECK(strstr(err.msg, "more than 2 instances") != NULL);
 }
 
+/* Numbers inside rows (the decoder's own fast path for plain decimals) read exactly as
+ * strtod reads them, and malformed ones are refused there as they are alone. */
+static void test_row_numbers(void)
+{
+    static const char *bad[] = {"01", "-01", "1.", "-", "1.2.3", "1e", ".5", "+1", "00.5", "1.e5", "--1"};
+    uint64_t state = 7;
+    int failed = 0;
+
+    for (int i = 0; i < 100000 && failed < 5; i++) {
+        char text[64], body[160];
+        size_t n = 0, n_digits;
+        mdl_tabular_body_t b;
+        mdl_err_t err;
+        double want;
+        state ^= state << 13, state ^= state >> 7, state ^= state << 17;
+        n_digits = 1 + state % 22;
+        if (state & 1 << 30)
+            text[n++] = '-';
+        for (size_t d = 0; d < n_digits; d++) {
+            unsigned digit = (unsigned)((state >> (d * 2 % 60)) % 10);
+            if (d == 1 + (state >> 50) % 6 && d < n_digits - 1 && (state >> 20) % 3 == 0)
+                text[n++] = '.';
+            else if (d == 0 && digit == 0 && n_digits > 1)
+                digit = 1 + (unsigned)(state >> 56) % 9;
+            text[n++] = (char)('0' + digit);
+        }
+        if ((state >> 40) % 4 == 0)
+            n += (size_t)snprintf(text + n, sizeof text - n, "e%d", (int)((state >> 44) % 41) - 20);
+        text[n] = '\0';
+        want = strtod(text, NULL);
+        snprintf(body, sizeof body, "{\"instances\":[[%s,%s, \"rome\"]]}", text, text);
+        if (parse(body, &b, &err) != 0) {
+            CHECK_FAIL_("'%s': %s", text, err.msg);
+            failed++;
+            continue;
+        }
+        if (memcmp(&b.rows[0], &want, sizeof want) != 0 || memcmp(&b.rows[1], &want, sizeof want) != 0) {
+            CHECK_FAIL_("'%s': got %.17g, strtod %.17g", text, b.rows[0], want);
+            failed++;
+        }
+        mdl_tabular_body_done(&b);
+    }
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char body[80];
+        mdl_tabular_body_t b;
+        mdl_err_t err;
+        snprintf(body, sizeof body, "{\"instances\":[[%s, 1, \"rome\"]]}", bad[i]);
+        CHECK_EQ_INT(parse(body, &b, &err), -EBADMSG);
+    }
+}
+
 static void test_shortest_doubles(void)
 {
     static const double values[] = {0.1, 1.0 / 3, 1e-300, 123456789.0, 0.9999999999999999, -2.5};
@@ -308,6 +359,7 @@ int main(void)
     RUN(test_columnar_and_output);
     RUN(test_numbers_exact);
     RUN(test_numbers_random);
+    RUN(test_row_numbers);
     RUN(test_errors);
     RUN(test_ignored_column);
     RUN(test_row_limit);
