@@ -595,7 +595,7 @@ static enum MHD_Result on_stream_data(conn_ctx_t *ctx, const char *data, size_t 
         *size = 0;
         ctx->bytes_in += n;
         note_piece(ctx);
-        if (body_late(ctx, mdl_now()))
+        if (ctx->bytes_in != ctx->body_wire && body_late(ctx, mdl_now()))
             return MHD_NO; /* trickled: close (MHD cannot answer mid-body) */
         if (!ctx->too_large && ctx->bytes_in > ctx->body_limit) {
             ctx->too_large = 1;
@@ -659,7 +659,9 @@ static bool reading_body(const conn_ctx_t *ctx)
 }
 
 /* A body gets body_timeout_s, plus a second per body_min_rate bytes that came: a slow
- * honest upload keeps going, a trickle of bytes does not. */
+ * honest upload keeps going, a trickle of bytes does not. Checked at each piece that
+ * leaves the body incomplete (a piece that completes it is answered: no clock read on the
+ * usual one-piece body) and by the sweep timer. */
 static bool body_late(const conn_ctx_t *ctx, double now)
 {
     const mdl_config_t *c = &ctx->http->srv->config;
@@ -1016,7 +1018,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         ctx->bytes_in += n;
         *upload_data_size = 0;
         note_piece(ctx);
-        if (body_late(ctx, mdl_now()))
+        if (ctx->bytes_in != ctx->body_wire && body_late(ctx, mdl_now()))
             return MHD_NO; /* trickled: close (MHD cannot answer mid-body) */
         if (!ctx->too_large && ctx->body.len + n > ctx->body_limit) {
             ctx->too_large = 1;
