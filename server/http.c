@@ -37,7 +37,8 @@ struct mdl_http {
     void (*on_drained)(mdl_server_t *srv);
     uint64_t id_seed, id_counter;
     unsigned open_handles;    /* stop: freed when the last close callback has run */
-    uv_timer_t sweep_timer;   /* header and body read deadlines */
+    uv_timer_t sweep_timer;   /* header and body read deadlines; runs while connections are
+                                 open, so an idle server has no wake-ups */
     track_t *tracks;          /* every open connection */
     unsigned eof_pending;     /* requests whose client closed mid-body, to check after MHD_run */
     bool conn_closed;         /* a connection closed during this MHD_run */
@@ -751,6 +752,8 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
             return; /* untracked: only MHD's idle timeout applies to it */
         t->conn = conn;
         t->fd = info->connect_fd;
+        if (!http->tracks)
+            uv_timer_start(&http->sweep_timer, on_sweep, 250, 250);
         t->next = http->tracks;
         if (t->next)
             t->next->prev = t;
@@ -769,6 +772,8 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
         http->tracks = t->next;
     if (t->next)
         t->next->prev = t->prev;
+    if (!http->tracks)
+        uv_timer_stop(&http->sweep_timer);
     free(t);
     *socket_context = NULL;
 }
@@ -1196,7 +1201,6 @@ int mdl_http_start(mdl_server_t *srv, char *bound, size_t bound_size, mdl_err_t 
     http->kick.data = http;
     uv_timer_init(srv->loop, &http->sweep_timer);
     http->sweep_timer.data = http;
-    uv_timer_start(&http->sweep_timer, on_sweep, 250, 250);
     uv_poll_start(&http->poll, UV_READABLE, on_mhd_poll);
     info = MHD_get_daemon_info(http->daemon, MHD_DAEMON_INFO_BIND_PORT);
     snprintf(bound, bound_size, strchr(host, ':') ? "[%s]:%u" : "%s:%u", host, (unsigned)info->port);
