@@ -77,7 +77,7 @@ void mdl_handle_predict(mdl_server_t *srv, mdl_request_t *req)
     mdl_tabular_body_t body;
     mdl_score_job_t *job;
     mdl_err_t err = {0};
-    double t0 = mdl_now();
+    double t0 = mdl_now(), t1;
     size_t width;
     int r;
 
@@ -92,7 +92,8 @@ void mdl_handle_predict(mdl_server_t *srv, mdl_request_t *req)
     if (srv->config.max_json_depth < 3 && mdl_request_check_depth(srv, req) < 0)
         return;
     r = mdl_tabular_body_parse(m, req->body, req->body_len, srv->config.max_instances, &body, &err);
-    req->parse_s = mdl_now() - t0;
+    t1 = mdl_now();
+    req->parse_s = t1 - t0;
     if (r < 0 && mdl_request_check_depth(srv, req) < 0)
         return;
     if (r == -EBADMSG) {
@@ -116,5 +117,6 @@ void mdl_handle_predict(mdl_server_t *srv, mdl_request_t *req)
         return;
     }
     job->form = body.columnar;
+    job->t_ready = t1;
     mdl_score_start(srv, req, job, predict_reply);
 }

@@ -51,11 +51,10 @@ void mdl_score_job_free(mdl_score_job_t *job)
     free(job);
 }
 
-/* Worker thread or loop: touches only the job and the (immutable) model. */
-static void score_work(mdl_request_t *req)
+/* Worker thread or loop: touches only the job and the (immutable) model. t0: now. */
+static void score_rows(mdl_request_t *req, double t0)
 {
     mdl_score_job_t *job = req->job;
-    double t0 = mdl_now();
 
     job->rc = 0;
     for (size_t i = 0; i < job->n_outputs && job->rc == 0; i++)
@@ -63,6 +62,11 @@ static void score_work(mdl_request_t *req)
                                   job->outputs[i].values, &job->err);
     req->infer_s = mdl_now() - t0;
     req->batch_rows = job->n_rows;
+}
+
+static void score_work(mdl_request_t *req)
+{
+    score_rows(req, mdl_now());
 }
 
 void mdl_score_start(mdl_server_t *srv, mdl_request_t *req, mdl_score_job_t *job, mdl_done_fn *reply)
@@ -73,7 +77,7 @@ void mdl_score_start(mdl_server_t *srv, mdl_request_t *req, mdl_score_job_t *job
     req->job = job;
     /* Cheap batches are scored here on the loop: a thread hop costs more than they do. */
     if (job->n_rows <= srv->config.inline_max_values / (per_row ? per_row : 1)) {
-        score_work(req);
+        score_rows(req, job->t_ready ? job->t_ready : mdl_now());
         reply(srv, req, 0);
         return;
     }

@@ -23,6 +23,8 @@ typedef struct mdl_score_job {
     mdl_score_out_t outputs[MDL_SCORE_MAX_OUTPUTS];
     int rc;            /* after scoring: 0 or the first failing output's code */
     mdl_err_t err;
+    double t_ready;    /* mdl_now() when the rows were decoded, or 0: a score run inline
+                          starts its clock there instead of reading it again */
     int form;          /* the handler's own: how to shape the reply */
     void *ctx;         /* the handler's own state for its reply; freed with the job */
     void (*ctx_free)(void *ctx);

@@ -238,6 +238,40 @@ size_t mdl_json_parse_number(const char *s, const char *end, double *ret)
     return (size_t)(p - s);
 }
 
+/* The usual shape of a feature value, -?int(.frac)? with at most 19 digits and no exponent,
+ * in one pass: the same result as mdl_json_parse_number's exact path for those, which
+ * this skips the generality of (30 of these are most of a small predict's parse). 0 when
+ * the text has any other shape: the caller then takes the general path. */
+static inline size_t parse_plain_number(const char *s, const char *end, double *ret)
+{
+    const char *p = s, *digits;
+    uint64_t mant = 0;
+    size_t n_int, n_frac = 0;
+    double v;
+    int neg = 0;
+
+    if (p < end && *p == '-')
+        neg = 1, p++;
+    digits = p;
+    while (p < end && (unsigned)(*p - '0') < 10)
+        mant = mant * 10 + (uint64_t)(*p++ - '0');
+    n_int = (size_t)(p - digits);
+    if (n_int == 0 || (n_int > 1 && *digits == '0')) /* leading zeros are not JSON */
+        return 0;
+    if (p < end && *p == '.') {
+        const char *frac = ++p;
+        while (p < end && (unsigned)(*p - '0') < 10)
+            mant = mant * 10 + (uint64_t)(*p++ - '0');
+        n_frac = (size_t)(p - frac);
+    }
+    if ((p < end && (*p == 'e' || *p == 'E' || *p == '.')) || (n_frac == 0 && p > digits + n_int) ||
+        n_int + n_frac > 19 || mant >= (1ULL << 53) || n_frac > 22)
+        return 0;
+    v = (double)mant / exact_pow10[n_frac];
+    *ret = neg ? -v : v;
+    return (size_t)(p - s);
+}
+
 /* One value for column col of a row, written to *out. where/what name it in errors. */
 static int parse_value(cursor_t *c, size_t col, const where_t *where, double *out)
 {
@@ -247,6 +281,10 @@ static int parse_value(cursor_t *c, size_t col, const where_t *where, double *ou
     skip_ws(c);
     if (c->p >= c->end)
         return syntax_error(c, "expected a value");
+    if (!f->ignored && !f->n_categories && (n = parse_plain_number(c->p, c->end, out)) > 0) {
+        c->p += n;
+        return 0;
+    }
     if (f->ignored) { /* any scalar; numbers and null take the usual path below */
         size_t left = (size_t)(c->end - c->p);
         if (*c->p == '"') {
@@ -376,10 +414,16 @@ static int parse_row(cursor_t *c, const where_t *where, const mdl_row_opts_t *o,
         c->p++;
         if (!eat(c, ']')) {
             do {
+                const mdl_feature_t *f = &m->features[i];
+                size_t n;
                 if (i == m->n_features)
                     return mdl_err_set(c->err, -EPROTO, "%s: expected %zu feature values, got more",
                                        WHERE(where), m->n_features);
-                if ((r = parse_value(c, i, where, &row[i])) < 0)
+                skip_ws(c);
+                /* plain numbers here, without a call per value; anything else in parse_value */
+                if (!f->ignored && !f->n_categories && (n = parse_plain_number(c->p, c->end, &row[i])) > 0)
+                    c->p += n;
+                else if ((r = parse_value(c, i, where, &row[i])) < 0)
                     return r;
                 i++;
             } while (eat(c, ','));
@@ -756,6 +800,96 @@ static void round_up(char *d, size_t n, int *e)
     }
 }
 
+/* The shortest decimal that reads back as a (a finite positive double), choosing among
+ * 15, 16 and 17 significant digits as the printf path below does, computed exactly with
+ * 128-bit integers: a double is m x 2^e, so v x 10^p is m x 10^p / 2^-e, and every
+ * candidate and rounding boundary is an integer in units of 2^(e-2) x 10^-p. Covers
+ * 1e-5 <= a < 2^53 (probabilities and everyday values); returns 0 for anything else, or
+ * the length of the text. Saves the printf and strtod round trips, most of a predict
+ * reply's cost. */
+static size_t shortest_exact(double a, int neg, char *text)
+{
+    static const uint64_t pow10_u64[] = {1ULL, 10ULL, 100ULL, 1000ULL, 10000ULL, 100000ULL, 1000000ULL,
+                                         10000000ULL, 100000000ULL, 1000000000ULL, 10000000000ULL,
+                                         100000000000ULL, 1000000000000ULL, 10000000000000ULL,
+                                         100000000000000ULL, 1000000000000000ULL,
+                                         10000000000000000ULL, 100000000000000000ULL,
+                                         1000000000000000000ULL};
+    typedef unsigned __int128 u128;
+    uint64_t bits, m;
+    int be, s, k, p;
+    u128 x, q, lo, hi, scale;
+    uint64_t q64 = 0;
+
+    memcpy(&bits, &a, sizeof bits);
+    be = (int)(bits >> 52) & 0x7ff;
+    s = 1075 - be;                 /* a = m x 2^-s */
+    if (s < 0 || s > 69)           /* >= 2^53 or < 2^-17 (or subnormal) */
+        return 0;
+    m = (bits & ((1ULL << 52) - 1)) | (1ULL << 52);
+    /* k = floor(log10(a)), from the binary exponent and corrected once: a x 10^p has 17
+     * digits before the point. */
+    k = (int)floor((be - 1023) * 0.30102999566398120);
+    for (;;) {
+        p = 16 - k;
+        if (p < 0 || p > 21)       /* 4m x 10^p must fit in 128 bits */
+            return 0;
+        scale = p <= 18 ? (u128)pow10_u64[p] : (u128)pow10_u64[18] * pow10_u64[p - 18];
+        x = (u128)m * scale;
+        q = x >> s;
+        q64 = (uint64_t)q;
+        if (q >= pow10_u64[17])
+            k++;
+        else if (q < pow10_u64[16])
+            k--;
+        else
+            break;
+    }
+    /* The reading-back interval, in units of 2^-(s+2) x 10^-p: v +- half an ulp (the gap
+     * below is half as wide at a power of two); its ends read back as v when m is even. */
+    lo = ((u128)m * 4 - (m == (1ULL << 52) ? 1 : 2)) * scale;
+    hi = ((u128)m * 4 + 2) * scale;
+    x *= 4;
+    for (int n = 15; n <= 17; n++) {
+        uint64_t t = pow10_u64[17 - n], c[2], digits_of;
+        u128 cv[2];
+        int order;
+        c[0] = q64 / t;
+        c[1] = c[0] + 1;
+        cv[0] = ((u128)c[0] * t) << (s + 2);
+        cv[1] = ((u128)c[1] * t) << (s + 2);
+        /* nearer first, ties to even: the correctly rounded n digits */
+        order = x - cv[0] > cv[1] - x || (x - cv[0] == cv[1] - x && (c[0] & 1));
+        if (n == 17) { /* 17 correctly rounded digits always read back */
+            digits_of = c[order];
+        } else {
+            digits_of = 0;
+            for (int i = 0; i < 2 && !digits_of; i++) {
+                int j = order ^ i;
+                if ((cv[j] > lo && cv[j] < hi) || ((m & 1) == 0 && (cv[j] == lo || cv[j] == hi)))
+                    digits_of = c[j];
+            }
+            if (!digits_of)
+                continue;
+        }
+        {
+            char d[20];
+            int de = k;
+            size_t nd = (size_t)n;
+            if (digits_of == pow10_u64[n]) { /* rounded up to the next power of ten */
+                digits_of = pow10_u64[n - 1];
+                de++;
+            }
+            for (int i = n - 1; i >= 0; i--, digits_of /= 10)
+                d[i] = (char)('0' + digits_of % 10);
+            while (nd > 1 && d[nd - 1] == '0')
+                nd--;
+            return format_decimal(text, neg, d, nd, de, n);
+        }
+    }
+    return 0; /* not reached: 17 digits always answer */
+}
+
 void mdl_json_put_double(mdl_buf_t *out, double v)
 {
     char sci[40], digits[20], text[48];
@@ -764,6 +898,10 @@ void mdl_json_put_double(mdl_buf_t *out, double v)
 
     if (v == 0) {
         mdl_buf_puts(out, neg ? "-0" : "0");
+        return;
+    }
+    if (isfinite(v) && (len = shortest_exact(fabs(v), neg, text)) > 0) {
+        mdl_buf_append(out, text, len);
         return;
     }
     /* One printf for 17 significant digits (always enough to round-trip), then the

@@ -37,7 +37,8 @@ struct mdl_http {
     void (*on_drained)(mdl_server_t *srv);
     uint64_t id_seed, id_counter;
     unsigned open_handles;    /* stop: freed when the last close callback has run */
-    uv_timer_t sweep_timer;   /* header and body read deadlines */
+    uv_timer_t sweep_timer;   /* header and body read deadlines; runs while connections are
+                                 open, so an idle server has no wake-ups */
     track_t *tracks;          /* every open connection */
     unsigned eof_pending;     /* requests whose client closed mid-body, to check after MHD_run */
     bool conn_closed;         /* a connection closed during this MHD_run */
@@ -50,9 +51,10 @@ struct track {
     struct MHD_Connection *conn;
     int fd;
     conn_ctx_t *ctx;          /* the request being read or answered; NULL between requests */
-    uint64_t bytes_seen;      /* bytes received when the connection last went idle */
+    uint64_t bytes_seen;      /* bytes received up to the end of the last request */
     double header_since;      /* when bytes of a next request were first seen; 0 = idle */
     bool cut;                 /* we shut it down: MHD closes it on its next read */
+    bool asked;               /* bytes_seen came from the kernel once: ask it from then on */
     track_t *prev, *next;
 };
 
@@ -68,6 +70,8 @@ struct conn_ctx {
     conn_state_t state;
     mdl_buf_t body;
     size_t body_limit, bytes_in;
+    uint64_t body_wire;       /* the body's Content-Length (0 without a body), or UINT64_MAX:
+                                 chunked or not known yet */
     int too_large;
     mdl_work_fn *work;
     mdl_done_fn *done;
@@ -158,10 +162,14 @@ static int valid_request_id(const char *s)
 
 /* Unique within the process (an odd multiplier is a bijection mod 2^64) and unguessable
  * enough across restarts through the random seed. */
-static void generate_request_id(mdl_http_t *http, char *out, size_t size)
+static void generate_request_id(mdl_http_t *http, char out[17])
 {
+    static const char hex[] = "0123456789abcdef";
     uint64_t v = http->id_seed ^ (++http->id_counter * 0x9E3779B97F4A7C15ULL);
-    snprintf(out, size, "%016llx", (unsigned long long)v);
+
+    for (int i = 15; i >= 0; i--, v >>= 4) /* "%016llx" without printf: it is per request */
+        out[i] = hex[v & 15];
+    out[16] = '\0';
 }
 
 /* ---- responses ---- */
@@ -588,7 +596,7 @@ static enum MHD_Result on_stream_data(conn_ctx_t *ctx, const char *data, size_t 
         *size = 0;
         ctx->bytes_in += n;
         note_piece(ctx);
-        if (body_late(ctx, mdl_now()))
+        if (ctx->bytes_in != ctx->body_wire && body_late(ctx, mdl_now()))
             return MHD_NO; /* trickled: close (MHD cannot answer mid-body) */
         if (!ctx->too_large && ctx->bytes_in > ctx->body_limit) {
             ctx->too_large = 1;
@@ -652,7 +660,9 @@ static bool reading_body(const conn_ctx_t *ctx)
 }
 
 /* A body gets body_timeout_s, plus a second per body_min_rate bytes that came: a slow
- * honest upload keeps going, a trickle of bytes does not. */
+ * honest upload keeps going, a trickle of bytes does not. Checked at each piece that
+ * leaves the body incomplete (a piece that completes it is answered: no clock read on the
+ * usual one-piece body) and by the sweep timer. */
 static bool body_late(const conn_ctx_t *ctx, double now)
 {
     const mdl_config_t *c = &ctx->http->srv->config;
@@ -681,7 +691,9 @@ static void note_piece(conn_ctx_t *ctx)
     ssize_t n;
     char c;
 
-    if (ctx->peer_eof || !ctx->track)
+    /* A piece that completes a Content-Length body needs no peek: the request is answered
+     * whatever follows (a syscall saved per request on the hot path). */
+    if (ctx->peer_eof || !ctx->track || ctx->bytes_in == ctx->body_wire)
         return;
     n = recv(ctx->track->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
@@ -740,6 +752,8 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
             return; /* untracked: only MHD's idle timeout applies to it */
         t->conn = conn;
         t->fd = info->connect_fd;
+        if (!http->tracks)
+            uv_timer_start(&http->sweep_timer, on_sweep, 250, 250);
         t->next = http->tracks;
         if (t->next)
             t->next->prev = t;
@@ -758,6 +772,8 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
         http->tracks = t->next;
     if (t->next)
         t->next->prev = t->prev;
+    if (!http->tracks)
+        uv_timer_stop(&http->sweep_timer);
     free(t);
     *socket_context = NULL;
 }
@@ -853,9 +869,9 @@ static void check_request(conn_ctx_t *ctx, const char *url, const char *method)
     int r;
 
     if (rid && valid_request_id(rid)) {
-        snprintf(req->request_id, sizeof req->request_id, "%s", rid);
+        memcpy(req->request_id, rid, strlen(rid) + 1); /* valid: at most 128 bytes */
     } else {
-        generate_request_id(http, req->request_id, sizeof req->request_id);
+        generate_request_id(http, req->request_id);
         if (rid) {
             mdl_reply_error(req, 400, "invalid_request_id",
                             "X-Request-Id must be 1 to 128 characters of [A-Za-z0-9._:-]");
@@ -880,7 +896,11 @@ static void check_request(conn_ctx_t *ctx, const char *url, const char *method)
         return;
     }
     req->route = match.route;
-    snprintf(req->model_name, sizeof req->model_name, "%s", match.model);
+    {
+        size_t n = strnlen(match.model, sizeof req->model_name - 1);
+        memcpy(req->model_name, match.model, n);
+        req->model_name[n] = '\0';
+    }
     if ((match.route->flags & MDL_ROUTE_ADMIN) && !admin_allowed(ctx))
         return;
     if (match.route->flags & MDL_ROUTE_MODEL) {
@@ -917,9 +937,13 @@ static void check_request(conn_ctx_t *ctx, const char *url, const char *method)
                       : match.route->max_body == MDL_BODY_EVAL ? srv->config.max_eval_body_bytes
                                                                : match.route->max_body;
     clen = MHD_lookup_connection_value(ctx->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (!clen && !MHD_lookup_connection_value(ctx->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING))
+        ctx->body_wire = 0;
     if (clen) {
         char *end;
         unsigned long long n = strtoull(clen, &end, 10);
+        if (*end == '\0' && clen[0] >= '0' && clen[0] <= '9')
+            ctx->body_wire = n;
         if (*end == '\0' && n > ctx->body_limit) {
             mdl_reply_error(req, 413, "body_too_large", "request body is %llu bytes; the limit is %zu",
                             n, ctx->body_limit);
@@ -962,6 +986,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         ctx->req.method = method;
         ctx->req.path = url;
         ctx->req.version = -1;
+        ctx->body_wire = UINT64_MAX;
         ctx->body_since = ctx->req.t_start;
         {
             const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
@@ -998,7 +1023,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         ctx->bytes_in += n;
         *upload_data_size = 0;
         note_piece(ctx);
-        if (body_late(ctx, mdl_now()))
+        if (ctx->bytes_in != ctx->body_wire && body_late(ctx, mdl_now()))
             return MHD_NO; /* trickled: close (MHD cannot answer mid-body) */
         if (!ctx->too_large && ctx->body.len + n > ctx->body_limit) {
             ctx->too_large = 1;
@@ -1046,6 +1071,25 @@ static void free_ctx(conn_ctx_t *ctx)
     mdl_metrics_inflight(http->srv->metrics, -1);
 }
 
+/* Bytes received on t's connection up to the end of ctx's request, for the header clock.
+ * Counted when the count is exact (what MHD parsed as the header, plus a Content-Length
+ * body read in full, after an exact count), which saves a getsockopt per request; else
+ * asked of the kernel, whose answer may include bytes of a pipelined next request, so the
+ * connection is asked from then on. A count can only come out short, by bytes MHD skips
+ * before a request line (stray CRLFs): the header clock then starts on the idle connection
+ * and it is cut after header_timeout_s rather than connection_timeout_s. */
+static uint64_t bytes_through(const conn_ctx_t *ctx, track_t *t)
+{
+    const union MHD_ConnectionInfo *ci;
+
+    if (!t->asked && ctx->body_wire != UINT64_MAX && ctx->bytes_in == ctx->body_wire &&
+        (ci = MHD_get_connection_info(ctx->conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE)) &&
+        ci->header_size)
+        return t->bytes_seen + ci->header_size + ctx->body_wire;
+    t->asked = true;
+    return mdl_sock_bytes_received(t->fd);
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
                          enum MHD_RequestTerminationCode toe)
 {
@@ -1059,7 +1103,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
         track_t *t = ctx->track;
         t->ctx = NULL;
         t->header_since = 0;
-        t->bytes_seen = mdl_sock_bytes_received(t->fd);
+        t->bytes_seen = bytes_through(ctx, t);
         ctx->track = NULL;
     }
     if (ctx->step_running) { /* a worker still reads the request: its completion frees it */
@@ -1157,7 +1201,6 @@ int mdl_http_start(mdl_server_t *srv, char *bound, size_t bound_size, mdl_err_t 
     http->kick.data = http;
     uv_timer_init(srv->loop, &http->sweep_timer);
     http->sweep_timer.data = http;
-    uv_timer_start(&http->sweep_timer, on_sweep, 250, 250);
     uv_poll_start(&http->poll, UV_READABLE, on_mhd_poll);
     info = MHD_get_daemon_info(http->daemon, MHD_DAEMON_INFO_BIND_PORT);
     snprintf(bound, bound_size, strchr(host, ':') ? "[%s]:%u" : "%s:%u", host, (unsigned)info->port);

@@ -99,16 +99,20 @@ static void put_quoted(line_t *l, const char *s)
     put(l, "\"", 1);
 }
 
-/* Text values that are plain tokens stay unquoted, for readability. */
-static int is_token(const char *s)
+/* Text values that are plain tokens stay unquoted, for readability: their length, or 0
+ * for anything else. Per character without strchr: paths and ids go through here for
+ * every access line. */
+static size_t token_length(const char *s)
 {
-    if (!*s)
-        return 0;
-    for (; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-              strchr("._-/:+", *s)))
+    const char *p = s;
+
+    for (; *p; p++) {
+        unsigned char c = (unsigned char)*p, lower = c | 0x20;
+        if (!((lower >= 'a' && lower <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+              c == '-' || c == '/' || c == ':' || c == '+'))
             return 0;
-    return 1;
+    }
+    return (size_t)(p - s);
 }
 
 static void begin(line_t *l, mdl_log_level_t level, const char *event)
@@ -141,40 +145,55 @@ static void begin(line_t *l, mdl_log_level_t level, const char *event)
         put(l, "\"", 1);
 }
 
-/* ,"key": or  key= */
-static void put_key(line_t *l, const char *key)
+/* ,"key": or  key= (key is n bytes; the access line passes literals' lengths) */
+static void put_key(line_t *l, const char *key, size_t n)
 {
-    puts_(l, log_format == MDL_LOG_JSON ? ",\"" : " ");
-    puts_(l, key);
-    puts_(l, log_format == MDL_LOG_JSON ? "\":" : "=");
-}
+    int json = log_format == MDL_LOG_JSON;
+    char *p = l->buf + l->len;
 
-static void field_str(line_t *l, const char *key, const char *value)
-{
-    put_key(l, key);
-    if (log_format == MDL_LOG_JSON) {
-        put_quoted(l, value);
-    } else {
-        if (is_token(value))
-            puts_(l, value);
-        else
-            put_quoted(l, value);
+    if (n > 64 || l->len + n + 4 > sizeof l->buf - 2) { /* near the end: put() truncates */
+        puts_(l, json ? ",\"" : " ");
+        put(l, key, n);
+        puts_(l, json ? "\":" : "=");
+        return;
     }
+    if (json)
+        *p++ = ',';
+    *p++ = json ? '"' : ' ';
+    memcpy(p, key, n);
+    p += n;
+    if (json)
+        *p++ = '"';
+    *p++ = json ? ':' : '=';
+    l->len = (size_t)(p - l->buf);
 }
 
-static void field_uint(line_t *l, const char *key, unsigned long long v)
+#define KEY(k) k, sizeof k - 1 /* a literal key and its length */
+
+static void field_str(line_t *l, const char *key, size_t key_len, const char *value)
+{
+    size_t n;
+
+    put_key(l, key, key_len);
+    if (log_format == MDL_LOG_TEXT && (n = token_length(value)) > 0)
+        put(l, value, n);
+    else
+        put_quoted(l, value);
+}
+
+static void field_uint(line_t *l, const char *key, size_t key_len, unsigned long long v)
 {
     char text[24];
 
-    put_key(l, key);
+    put_key(l, key, key_len);
     put(l, text, mdl_fmt_uint(text, v));
 }
 
-static void field_ms(line_t *l, const char *key, double ms)
+static void field_ms(line_t *l, const char *key, size_t key_len, double ms)
 {
     char text[32];
 
-    put_key(l, key);
+    put_key(l, key, key_len);
     put(l, text, mdl_fmt_ms(text, ms / 1e3));
 }
 
@@ -216,7 +235,7 @@ void mdl_log_event(mdl_log_level_t level, const char *event, ...)
     va_start(ap, event);
     while ((key = va_arg(ap, const char *)) != NULL) {
         const char *value = va_arg(ap, const char *);
-        field_str(&l, key, value ? value : "");
+        field_str(&l, key, strlen(key), value ? value : "");
     }
     va_end(ap);
     end(&l);
@@ -232,21 +251,21 @@ int mdl_log_access(const mdl_access_entry_t *e)
     if (MDL_LOG_INFO < min_level)
         return 0;
     begin(&l, MDL_LOG_INFO, "access");
-    field_str(&l, "request_id", e->request_id);
-    field_str(&l, "method", e->method);
-    field_str(&l, "path", e->path);
-    field_uint(&l, "status", (unsigned)e->status);
+    field_str(&l, KEY("request_id"), e->request_id);
+    field_str(&l, KEY("method"), e->method);
+    field_str(&l, KEY("path"), e->path);
+    field_uint(&l, KEY("status"), (unsigned)e->status);
     if (e->model[0]) {
-        field_str(&l, "model", e->model);
+        field_str(&l, KEY("model"), e->model);
         if (e->version >= 0)
-            field_uint(&l, "version", (unsigned long long)e->version);
+            field_uint(&l, KEY("version"), (unsigned long long)e->version);
     }
-    field_uint(&l, "bytes_in", e->bytes_in);
-    field_uint(&l, "bytes_out", e->bytes_out);
-    field_ms(&l, "parse_ms", e->parse_ms);
-    field_ms(&l, "queue_ms", e->queue_ms);
-    field_ms(&l, "infer_ms", e->infer_ms);
-    field_ms(&l, "total_ms", e->total_ms);
+    field_uint(&l, KEY("bytes_in"), e->bytes_in);
+    field_uint(&l, KEY("bytes_out"), e->bytes_out);
+    field_ms(&l, KEY("parse_ms"), e->parse_ms);
+    field_ms(&l, KEY("queue_ms"), e->queue_ms);
+    field_ms(&l, KEY("infer_ms"), e->infer_ms);
+    field_ms(&l, KEY("total_ms"), e->total_ms);
     end(&l);
     if (access_len + l.len > sizeof access_buf)
         mdl_log_flush();

@@ -221,6 +221,57 @@ static void test_row_limit(void)
     CHECK(strstr(err.msg, "more than 2 instances") != NULL);
 }
 
+/* Numbers inside rows (the decoder's own fast path for plain decimals) read exactly as
+ * strtod reads them, and malformed ones are refused there as they are alone. */
+static void test_row_numbers(void)
+{
+    static const char *bad[] = {"01", "-01", "1.", "-", "1.2.3", "1e", ".5", "+1", "00.5", "1.e5", "--1"};
+    uint64_t state = 7;
+    int failed = 0;
+
+    for (int i = 0; i < 100000 && failed < 5; i++) {
+        char text[64], body[160];
+        size_t n = 0, n_digits;
+        mdl_tabular_body_t b;
+        mdl_err_t err;
+        double want;
+        state ^= state << 13, state ^= state >> 7, state ^= state << 17;
+        n_digits = 1 + state % 22;
+        if (state & 1 << 30)
+            text[n++] = '-';
+        for (size_t d = 0; d < n_digits; d++) {
+            unsigned digit = (unsigned)((state >> (d * 2 % 60)) % 10);
+            if (d == 1 + (state >> 50) % 6 && d < n_digits - 1 && (state >> 20) % 3 == 0)
+                text[n++] = '.';
+            else if (d == 0 && digit == 0 && n_digits > 1)
+                digit = 1 + (unsigned)(state >> 56) % 9;
+            text[n++] = (char)('0' + digit);
+        }
+        if ((state >> 40) % 4 == 0)
+            n += (size_t)snprintf(text + n, sizeof text - n, "e%d", (int)((state >> 44) % 41) - 20);
+        text[n] = '\0';
+        want = strtod(text, NULL);
+        snprintf(body, sizeof body, "{\"instances\":[[%s,%s, \"rome\"]]}", text, text);
+        if (parse(body, &b, &err) != 0) {
+            CHECK_FAIL_("'%s': %s", text, err.msg);
+            failed++;
+            continue;
+        }
+        if (memcmp(&b.rows[0], &want, sizeof want) != 0 || memcmp(&b.rows[1], &want, sizeof want) != 0) {
+            CHECK_FAIL_("'%s': got %.17g, strtod %.17g", text, b.rows[0], want);
+            failed++;
+        }
+        mdl_tabular_body_done(&b);
+    }
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char body[80];
+        mdl_tabular_body_t b;
+        mdl_err_t err;
+        snprintf(body, sizeof body, "{\"instances\":[[%s, 1, \"rome\"]]}", bad[i]);
+        CHECK_EQ_INT(parse(body, &b, &err), -EBADMSG);
+    }
+}
+
 static void test_shortest_doubles(void)
 {
     static const double values[] = {0.1, 1.0 / 3, 1e-300, 123456789.0, 0.9999999999999999, -2.5};
@@ -234,6 +285,32 @@ static void test_shortest_doubles(void)
     mdl_json_put_double(&out, 0.1);
     CHECK_EQ_STR(out.data, "0.1");
     mdl_buf_done(&out);
+}
+
+/* Exact digits (as Python's repr picks them: the shortest, then the nearest, ties to even),
+ * around the edges of the 128-bit integer path (1e-5 .. 2^53) and on both sides of it. */
+static void test_doubles_exact(void)
+{
+    static const struct { double v; const char *text; } cases[] = {
+        {0.9999999987918338, "0.9999999987918338"},  /* the bench's prediction */
+        {683613893139024.75, "683613893139024.8"},   /* a tie at 16 digits: to even */
+        {0.99826758548329975, "0.9982675854832997"}, /* looks like a tie at 17 digits; is not */
+        {0.1 + 0.2, "0.30000000000000004"},
+        {1.0 / 3, "0.3333333333333333"},
+        {17.99, "17.99"},
+        {1e-5, "1e-5"},
+        {9007199254740991.0, "9007199254740991"},    /* 2^53 - 1: the last integer on the path */
+        {9007199254740992.0, "9007199254740992"},    /* 2^53: printf's path */
+        {7.62939453125e-06, "7.62939453125e-6"},     /* 2^-17: printf's path */
+        {-0.5, "-0.5"},
+        {123456.0, "123456"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        mdl_buf_t out = {0};
+        mdl_json_put_double(&out, cases[i].v);
+        CHECK_EQ_STR(out.data, cases[i].text);
+        mdl_buf_done(&out);
+    }
 }
 
 /* Against printf's shortest of %.15g/%.16g/%.17g: same value, never longer, valid JSON. */
@@ -282,10 +359,12 @@ int main(void)
     RUN(test_columnar_and_output);
     RUN(test_numbers_exact);
     RUN(test_numbers_random);
+    RUN(test_row_numbers);
     RUN(test_errors);
     RUN(test_ignored_column);
     RUN(test_row_limit);
     RUN(test_shortest_doubles);
+    RUN(test_doubles_exact);
     RUN(test_doubles_random);
     mdl_model_unref(model);
     return check_summary();
