@@ -17,7 +17,8 @@
 #
 # Knobs: MODELD_BIN (build/modeld), SOAK_SECONDS (600), SOAK_OUT (bench/soak/last-run.md),
 # SOAK_RSS_ENFORCE (1; 0 reports the RSS check without failing on it, e.g. under ASan whose
-# quarantine grows), BENCH_KEEP_TMP (0). Exit status 0 only when every criterion passes.
+# quarantine grows), SOAK_GLIBC_TUNABLES (fixed malloc mmap/trim thresholds, see below),
+# BENCH_KEEP_TMP (0). Exit status 0 only when every criterion passes.
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
@@ -28,6 +29,7 @@ SOAK_SECONDS=${SOAK_SECONDS:-600}
 SOAK_OUT=${SOAK_OUT:-bench/soak/last-run.md}
 SOAK_RSS_ENFORCE=${SOAK_RSS_ENFORCE:-1}
 BENCH_KEEP_TMP=${BENCH_KEEP_TMP:-0}
+GLIBC_TUNE=${SOAK_GLIBC_TUNABLES-glibc.malloc.mmap_threshold=131072:glibc.malloc.trim_threshold=131072}
 DRIVER=bench/soak/driver.py
 
 BENCH_TAG=soak
@@ -66,8 +68,12 @@ git diff --quiet HEAD -- server handlers models 2>/dev/null || COMMIT="$COMMIT (
 log "$START_DATE: $MODELD_DESC, $SOAK_SECONDS s, load $LOAD_BEFORE"
 
 # Sanitizer builds: report leaks at exit and make any report fatal (exit code != 0).
+# glibc: a fixed mmap threshold and trim threshold, so freed big buffers (15 MB bodies,
+# streams) go back to the OS and RSS with no request in flight tracks live memory, not
+# which buffer sizes happened to be freed last (the default threshold adapts upwards and
+# keeps them in the heap). SOAK_GLIBC_TUNABLES= (empty) runs with glibc's defaults.
 ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1} \
-    "$TMP/modeld" --config "$TMP/modeld.json" --ready-file "$TMP/ready" 2>"$TMP/modeld.log" &
+    GLIBC_TUNABLES=$GLIBC_TUNE "$TMP/modeld" --config "$TMP/modeld.json" --ready-file "$TMP/ready" 2>"$TMP/modeld.log" &
 MODELD_PID=$!
 
 for _ in $(seq 300); do
@@ -116,7 +122,7 @@ SAN=$(grep -cE 'AddressSanitizer|LeakSanitizer|ThreadSanitizer|UndefinedBehavior
 {
     echo "Run $START_DATE on $(nproc) vCPUs ($(uname -r)); load average (1/5/15 min) before $LOAD_BEFORE, after $LOAD_AFTER."
     echo "Commit $COMMIT; $MODELD_DESC."
-    echo "Command: SOAK_SECONDS=$SOAK_SECONDS MODELD_BIN=$MODELD_BIN bench/soak/run.sh"
+    echo "Command: SOAK_SECONDS=$SOAK_SECONDS MODELD_BIN=$MODELD_BIN bench/soak/run.sh (modeld with GLIBC_TUNABLES=$GLIBC_TUNE)"
     echo "modeld log: $(wc -l <"$TMP/modeld.log") lines, $(grep -c ' error ' "$TMP/modeld.log" || true) at level error, $(grep -c ' warn ' "$TMP/modeld.log" || true) at level warn."
     echo
 } >"$TMP/report.md"
