@@ -7,7 +7,7 @@
       client the bottleneck), each client a thread with its own keep-alive connection:
         predict   LR (breast_cancer) and GBDT (xgb_breast_cancer, lgb_binary), batches of 1-8 rows
         eval      :rank (1-300 candidates, some multi-query) and :score-auc (JSON, NDJSON, CSV,
-                  model-less scores; every 8th body is large: 10-20 MB)
+                  model-less scores; every 8th body is large: a 9 MB CSV or a 15 MB NDJSON)
         gen       :generate and /v1/completions streams (SSE), a few /v1/chat/completions and
                   non-streamed :generate; a quarter of the streams hang up after the first event
         control   /metrics every second (parsed; every counter and histogram series must never

@@ -8,7 +8,7 @@
 #   SOAK_SECONDS=90 MODELD_BIN=build/asan/modeld bench/soak/run.sh   # short run under ASan+UBSan
 #
 # What runs at once (bench/soak/driver.py has the details): :predict clients (LR and GBDT,
-# keep-alive), :rank, :score-auc (JSON, NDJSON, CSV, some 10-20 MB bodies), /metrics every
+# keep-alive), :rank, :score-auc (JSON, NDJSON, CSV, every 8th a 9-15 MB body), /metrics every
 # second, :generate / /v1/completions SSE streams (a quarter hang up mid-stream), a reload
 # every 10 s (alternately the admin :reload call and a new version folder published by
 # rename), and a trickle of bad requests that must get their 4xx. modeld runs on
