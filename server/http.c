@@ -119,13 +119,21 @@ static void run_mhd(mdl_http_t *http)
      * freed slot stayed unused until some timeout (up to connection_timeout_s). */
     if (http->conn_closed) {
         http->conn_closed = false;
-        uv_timer_start(&http->timer, on_mhd_timer, 0, 0);
+        timeout = 0;
+    } else if (MHD_get_timeout(http->daemon, &timeout) != MHD_YES) {
+        uv_timer_stop(&http->timer);
         return;
     }
-    if (MHD_get_timeout(http->daemon, &timeout) == MHD_YES)
-        uv_timer_start(&http->timer, on_mhd_timer, timeout, 0);
-    else
+    /* "Run again now" goes through the kick async, not a 0 ms timer: libuv 1.44 runs a
+     * timer re-armed at 0 ms from its own callback again in the same pass, and MHD says 0
+     * for as long as uploads leave data pending, so the loop never reached its poll
+     * (signals, worker completions) for seconds. The async is seen at the next poll. */
+    if (timeout == 0) {
         uv_timer_stop(&http->timer);
+        uv_async_send(&http->kick);
+    } else {
+        uv_timer_start(&http->timer, on_mhd_timer, timeout, 0);
+    }
 }
 
 static void on_mhd_timer(uv_timer_t *t)
