@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "q8.h"
 #include "team.h"
 
 /* Output rows per work item of a matmul: at least MM_CHUNK, and about 1/8 of a thread's
@@ -24,6 +25,9 @@ struct mdl_tf_runner {
     size_t *row_pos;
     size_t *out_rows;        /* rows whose logits a step returns */
     size_t rows_cap;
+    int8_t *xq;              /* Q8_0 models: a matmul's inputs quantized, rows x blocks x 32 */
+    float *xd;               /* their scales, rows x blocks */
+    size_t xq_blocks;        /* blocks allocated in xd */
 };
 
 /* Scratch for R rows of model m. */
@@ -54,6 +58,8 @@ typedef struct mm_task {
     float *y;
     size_t ys;
     bool acc;
+    const int8_t *xq;        /* Q8_0 weights: x quantized (set by matmuls) */
+    const float *xd;
 } mm_task_t;
 
 typedef struct mm_job {
@@ -77,7 +83,10 @@ static void mm_work(void *arg, size_t tid)
             c -= j->chunks[i++];
         const mm_task_t *t = &j->t[i];
         size_t r0 = c * j->chunk, r1 = r0 + j->chunk < t->W->rows ? r0 + j->chunk : t->W->rows;
-        mdl__tf_matmul(t->W, t->bias, t->x, t->xs, t->y, t->ys, j->B, r0, r1, t->acc);
+        if (t->W->q8_d)
+            mdl__q8_matmul(t->W, t->bias, t->xq, t->xd, t->y, t->ys, j->B, r0, r1, t->acc);
+        else
+            mdl__tf_matmul(t->W, t->bias, t->x, t->xs, t->y, t->ys, j->B, r0, r1, t->acc);
     }
 }
 
@@ -96,6 +105,18 @@ static void matmuls(mdl_tf_runner_t *run, const mm_task_t *tasks, size_t n, size
         j.t[i] = tasks[i];
         j.chunks[i] = (tasks[i].W->rows + j.chunk - 1) / j.chunk;
         j.total += j.chunks[i];
+        if (tasks[i].W->q8_d) {
+            /* the tasks of one call share their input (q/k/v, gate/up): quantize it once,
+             * into the runner's scratch that layout() sized for this pass */
+            size_t nb = mdl_q8_blocks(tasks[i].W->cols);
+            if (i == 0 || tasks[i].x != tasks[i - 1].x || !tasks[i - 1].W->q8_d ||
+                tasks[i].W->cols != tasks[i - 1].W->cols)
+                for (size_t b = 0; b < B; b++)
+                    mdl__q8_quantize_act(tasks[i].x + b * tasks[i].xs, tasks[i].W->cols,
+                                         run->xq + b * nb * MDL_Q8_BLOCK, run->xd + b * nb);
+            j.t[i].xq = run->xq;
+            j.t[i].xd = run->xd;
+        }
     }
     atomic_init(&j.next, 0);
     mdl_tf_team_run(run->team, mm_work, &j);
@@ -104,7 +125,7 @@ static void matmuls(mdl_tf_runner_t *run, const mm_task_t *tasks, size_t n, size
 static void matmul1(mdl_tf_runner_t *run, const mdl_tf_mat_t *W, const float *bias, const float *x,
                     size_t xs, float *y, size_t ys, size_t B, bool acc)
 {
-    mm_task_t t = {W, bias, x, xs, y, ys, acc};
+    mm_task_t t = {W, bias, x, xs, y, ys, acc, NULL, NULL};
     matmuls(run, &t, 1, B);
 }
 
@@ -252,6 +273,20 @@ static int layout(mdl_tf_runner_t *run, const mdl_tf_model_t *m, size_t R, pass_
         run->buf = f;
         run->buf_floats = need;
     }
+    if (m->weights == MDL_TF_WEIGHTS_Q8_0) {
+        size_t widest = wide > c->hidden_dim ? wide : c->hidden_dim, blocks = R * mdl_q8_blocks(widest);
+        if (blocks > run->xq_blocks) {
+            int8_t *q = realloc(run->xq, blocks * MDL_Q8_BLOCK);
+            if (q)
+                run->xq = q;
+            float *d = realloc(run->xd, blocks * sizeof *d);
+            if (d)
+                run->xd = d;
+            if (!q || !d)
+                return -ENOMEM;
+            run->xq_blocks = blocks;
+        }
+    }
     if (R > run->rows_cap) {
         mdl_tf_seq_t **s = realloc(run->row_seq, R * sizeof *s);
         if (s)
@@ -311,9 +346,9 @@ static void forward(pass_t *p, const int32_t *tokens, const size_t *out_rows, si
     for (size_t l = 0; l < c->n_layers; l++) {
         const mdl__tf_layer_t *L = &m->layers[l];
         norm_rows(p, p->xb, wide, L->attn_norm, L->attn_norm_b, 0, R);
-        mm_task_t qkv[3] = {{&L->wq, L->bq, p->xb, wide, p->q, qd, false},
-                            {&L->wk, L->bk, p->xb, wide, p->k, kvd, false},
-                            {&L->wv, L->bv, p->xb, wide, p->v, kvd, false}};
+        mm_task_t qkv[3] = {{&L->wq, L->bq, p->xb, wide, p->q, qd, false, NULL, NULL},
+                            {&L->wk, L->bk, p->xb, wide, p->k, kvd, false, NULL, NULL},
+                            {&L->wv, L->bv, p->xb, wide, p->v, kvd, false, NULL, NULL}};
         matmuls(run, qkv, 3, R);
         for (size_t r = 0; r < R; r++) {
             mdl_tf_seq_t *s = p->seq[r];
@@ -332,8 +367,8 @@ static void forward(pass_t *p, const int32_t *tokens, const size_t *out_rows, si
 
         norm_rows(p, p->xb, wide, L->ffn_norm, L->ffn_norm_b, 0, R);
         if (c->arch == MDL_TF_LLAMA) {
-            mm_task_t gu[2] = {{&L->w_gate, NULL, p->xb, wide, p->hb, hid, false},
-                               {&L->w_up, NULL, p->xb, wide, p->hb2, hid, false}};
+            mm_task_t gu[2] = {{&L->w_gate, NULL, p->xb, wide, p->hb, hid, false, NULL, NULL},
+                               {&L->w_up, NULL, p->xb, wide, p->hb2, hid, false, NULL, NULL}};
             matmuls(run, gu, 2, R);
             for (size_t i = 0; i < R * hid; i++) {
                 float g = p->hb[i];
@@ -439,6 +474,8 @@ mdl_tf_runner_t *mdl_tf_runner_free(mdl_tf_runner_t *run)
         free(run->row_seq);
         free(run->row_pos);
         free(run->out_rows);
+        free(run->xq);
+        free(run->xd);
         free(run);
     }
     return NULL;
