@@ -28,6 +28,8 @@ struct mdl_tf_runner {
     int8_t *xq;              /* Q8_0 models: a matmul's inputs quantized, rows x blocks x 32 */
     float *xd;               /* their scales, rows x blocks */
     size_t xq_blocks;        /* blocks allocated in xd */
+    float *q8_rows;          /* Q8_0 models: per thread, MDL_Q8_FLOAT_ROWS widened rows */
+    size_t q8_rows_floats;   /* allocated in q8_rows, all threads */
 };
 
 /* Scratch for R rows of model m. */
@@ -63,6 +65,7 @@ typedef struct mm_task {
 } mm_task_t;
 
 typedef struct mm_job {
+    mdl_tf_runner_t *run;
     mm_task_t t[3];
     size_t n_t, B;
     size_t chunk;            /* rows per work item */
@@ -74,7 +77,8 @@ typedef struct mm_job {
 static void mm_work(void *arg, size_t tid)
 {
     mm_job_t *j = arg;
-    (void)tid;
+    size_t per_thread = j->run->q8_rows_floats / mdl_tf_team_size(j->run->team);
+
     for (;;) {
         size_t c = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed), i = 0;
         if (c >= j->total)
@@ -84,7 +88,8 @@ static void mm_work(void *arg, size_t tid)
         const mm_task_t *t = &j->t[i];
         size_t r0 = c * j->chunk, r1 = r0 + j->chunk < t->W->rows ? r0 + j->chunk : t->W->rows;
         if (t->W->q8_d)
-            mdl__q8_matmul(t->W, t->bias, t->xq, t->xd, t->y, t->ys, j->B, r0, r1, t->acc);
+            mdl__q8_matmul(t->W, t->bias, t->x, t->xs, t->xq, t->xd, j->run->q8_rows + tid * per_thread,
+                           t->y, t->ys, j->B, r0, r1, t->acc);
         else
             mdl__tf_matmul(t->W, t->bias, t->x, t->xs, t->y, t->ys, j->B, r0, r1, t->acc);
     }
@@ -93,7 +98,7 @@ static void mm_work(void *arg, size_t tid)
 /* Runs up to three matmuls over the same B rows as one team job. */
 static void matmuls(mdl_tf_runner_t *run, const mm_task_t *tasks, size_t n, size_t B)
 {
-    mm_job_t j = {.n_t = n, .B = B};
+    mm_job_t j = {.run = run, .n_t = n, .B = B};
     size_t rows = 0;
 
     for (size_t i = 0; i < n; i++)
@@ -105,7 +110,7 @@ static void matmuls(mdl_tf_runner_t *run, const mm_task_t *tasks, size_t n, size
         j.t[i] = tasks[i];
         j.chunks[i] = (tasks[i].W->rows + j.chunk - 1) / j.chunk;
         j.total += j.chunks[i];
-        if (tasks[i].W->q8_d) {
+        if (tasks[i].W->q8_d && B < MDL_Q8_FLOAT_MIN_BATCH) {
             /* the tasks of one call share their input (q/k/v, gate/up): quantize it once,
              * into the runner's scratch that layout() sized for this pass */
             size_t nb = mdl_q8_blocks(tasks[i].W->cols);
@@ -285,6 +290,14 @@ static int layout(mdl_tf_runner_t *run, const mdl_tf_model_t *m, size_t R, pass_
             if (!q || !d)
                 return -ENOMEM;
             run->xq_blocks = blocks;
+        }
+        size_t rows = mdl_tf_team_size(run->team) * MDL_Q8_FLOAT_ROWS * widest;
+        if (R >= MDL_Q8_FLOAT_MIN_BATCH && rows > run->q8_rows_floats) {
+            float *wr = realloc(run->q8_rows, rows * sizeof *wr);
+            if (!wr)
+                return -ENOMEM;
+            run->q8_rows = wr;
+            run->q8_rows_floats = rows;
         }
     }
     if (R > run->rows_cap) {
@@ -476,6 +489,7 @@ mdl_tf_runner_t *mdl_tf_runner_free(mdl_tf_runner_t *run)
         free(run->out_rows);
         free(run->xq);
         free(run->xd);
+        free(run->q8_rows);
         free(run);
     }
     return NULL;

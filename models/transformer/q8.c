@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -69,7 +70,7 @@ int mdl__q8_quantize_row(const void *src, mdl_dtype_t t, size_t n, int8_t *q, ui
     return 0;
 }
 
-void mdl__q8_dequantize_row(const int8_t *q, const uint16_t *d, size_t n, float *dst)
+static void dequantize_c(const int8_t *q, const uint16_t *d, size_t n, float *dst)
 {
     for (size_t i = 0; i < n; i++)
         dst[i] = mdl_f16_to_f32(d[i / MDL_Q8_BLOCK]) * (float)q[i];
@@ -167,6 +168,20 @@ AVX static void quantize_act_avx(const float *x, size_t n, int8_t *q, float *d)
     }
     if (j * MDL_Q8_BLOCK < n)
         quantize_act_block(x + j * MDL_Q8_BLOCK, n - j * MDL_Q8_BLOCK, q + j * MDL_Q8_BLOCK, d + j);
+}
+
+/* Same products as dequantize_c (an exact int8 -> float conversion times the scale). */
+AVX static void dequantize_avx(const int8_t *q, const uint16_t *d, size_t n, float *dst)
+{
+    size_t i = 0;
+    for (; i + MDL_Q8_BLOCK <= n; i += MDL_Q8_BLOCK) {
+        __m256 s = _mm256_set1_ps(_cvtsh_ss(d[i / MDL_Q8_BLOCK]));
+        for (size_t k = 0; k < MDL_Q8_BLOCK; k += 8) {
+            __m256i v = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(q + i + k)));
+            _mm256_storeu_ps(dst + i + k, _mm256_mul_ps(_mm256_cvtepi32_ps(v), s));
+        }
+    }
+    dequantize_c(q + i, d + i / MDL_Q8_BLOCK, n - i, dst + i);
 }
 
 /* The 8 int32 partial sums of one 32-block product w . x as floats. maddubs multiplies
@@ -279,6 +294,22 @@ AVX static void matmul_avx(const mdl_tf_mat_t *W, const float *bias, const int8_
 
 /* ---- dispatch ---- */
 
+static void dequantize_row(const int8_t *q, const uint16_t *d, size_t n, float *dst)
+{
+#ifdef HAVE_X86
+    if (mdl__tf_simd()) {
+        dequantize_avx(q, d, n, dst);
+        return;
+    }
+#endif
+    dequantize_c(q, d, n, dst);
+}
+
+void mdl__q8_dequantize_row(const int8_t *q, const uint16_t *d, size_t n, float *dst)
+{
+    dequantize_row(q, d, n, dst);
+}
+
 void mdl__q8_quantize_act(const float *x, size_t n, int8_t *q, float *d)
 {
 #ifdef HAVE_X86
@@ -290,9 +321,23 @@ void mdl__q8_quantize_act(const float *x, size_t n, int8_t *q, float *d)
     quantize_act_c(x, n, q, d);
 }
 
-void mdl__q8_matmul(const mdl_tf_mat_t *W, const float *bias, const int8_t *xq, const float *xd,
-                    float *y, size_t ys, size_t B, size_t r0, size_t r1, bool acc)
+void mdl__q8_matmul(const mdl_tf_mat_t *W, const float *bias, const float *x, size_t xs,
+                    const int8_t *xq, const float *xd, float *scratch, float *y, size_t ys,
+                    size_t B, size_t r0, size_t r1, bool acc)
 {
+    size_t nb = mdl_q8_blocks(W->cols), rl = nb * MDL_Q8_BLOCK;
+
+    if (B >= MDL_Q8_FLOAT_MIN_BATCH) {
+        for (size_t r = r0; r < r1; r += MDL_Q8_FLOAT_ROWS) {
+            size_t n = r1 - r < MDL_Q8_FLOAT_ROWS ? r1 - r : MDL_Q8_FLOAT_ROWS;
+            mdl_tf_mat_t rows = {.w = scratch, .dtype = MDL_DTYPE_F32, .rows = n, .cols = W->cols};
+            for (size_t k = 0; k < n; k++)
+                dequantize_row((const int8_t *)W->w + (r + k) * rl, W->q8_d + (r + k) * nb, W->cols,
+                               scratch + k * W->cols);
+            mdl__tf_matmul(&rows, bias ? bias + r : NULL, x, xs, y + r, ys, B, 0, n, acc);
+        }
+        return;
+    }
 #ifdef HAVE_X86
     if (mdl__tf_simd()) {
         matmul_avx(W, bias, xq, xd, y, ys, B, r0, r1, acc);

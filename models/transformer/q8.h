@@ -42,12 +42,23 @@ void mdl__q8_dequantize_row(const int8_t *q, const uint16_t *d, size_t n, float 
  * and AVX2 versions give identical bytes. */
 void mdl__q8_quantize_act(const float *x, size_t n, int8_t *q, float *d);
 
-/* For output rows [r0, r1) of the Q8_0 matrix W (W->q8_d set) and B inputs quantized by
- * mdl__q8_quantize_act, input b at xq + b * nb * 32 and xd + b * nb (nb = blocks of
- * W->cols):
+/* From this many inputs on, mdl__q8_matmul widens a few weight rows at a time to float32
+ * and multiplies them with the float inputs by mdl__tf_matmul (the widening is paid once
+ * for all inputs, and float FMAs on rows in L1 outrun the int8 path's per-input work);
+ * below it, it takes the inputs quantized. */
+#define MDL_Q8_FLOAT_MIN_BATCH 16
+/* Rows widened at a time on that path: 16 rows of a 2048-wide matrix are 128 KB, which
+ * stay in L2 while every input passes over them. */
+#define MDL_Q8_FLOAT_ROWS 16
+
+/* For output rows [r0, r1) of the Q8_0 matrix W (W->q8_d set) and B inputs x_b:
  *   y[b*y_stride + o] = (accumulate ? y[...] : 0) + bias[o] (if bias) + sum_i W[o,i] x_b[i].
- * Each weight row is read once per 8 inputs. */
-void mdl__q8_matmul(const mdl_tf_mat_t *W, const float *bias, const int8_t *xq, const float *xd,
-                    float *y, size_t y_stride, size_t B, size_t r0, size_t r1, bool accumulate);
+ * B < MDL_Q8_FLOAT_MIN_BATCH reads the inputs quantized by mdl__q8_quantize_act, input b
+ * at xq + b * nb * 32 and xd + b * nb (nb = blocks of W->cols), each weight row once per 8
+ * inputs; larger B reads the float inputs x + b * x_stride (xq, xd unused) and uses
+ * scratch, MDL_Q8_FLOAT_ROWS x W->cols floats of the caller's (one per thread). */
+void mdl__q8_matmul(const mdl_tf_mat_t *W, const float *bias, const float *x, size_t x_stride,
+                    const int8_t *xq, const float *xd, float *scratch, float *y, size_t y_stride,
+                    size_t B, size_t r0, size_t r1, bool accumulate);
 
 #endif

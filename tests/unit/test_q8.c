@@ -208,7 +208,8 @@ static void kernel_case(size_t rows, size_t cols, size_t B, bool integers, bool 
     int8_t *xq = malloc(B * nb * 32);
     float *ya = malloc(B * rows * sizeof *ya), *yc = malloc(B * rows * sizeof *yc);
     float *bv = malloc(rows * sizeof *bv);
-    bool was = mdl__tf_simd();
+    float *scratch = malloc(MDL_Q8_FLOAT_ROWS * cols * sizeof *scratch);
+    bool was = mdl__tf_simd(), wide = B >= MDL_Q8_FLOAT_MIN_BATCH;
     double worst = 0;
 
     qmat_make(&m, rows, cols, integers);
@@ -224,11 +225,11 @@ static void kernel_case(size_t rows, size_t cols, size_t B, bool integers, bool 
     for (size_t i = 0; i < B * rows; i++)
         ya[i] = yc[i] = (float)i;
     mdl__tf_set_simd(false);
-    mdl__q8_matmul(&m.W, bias ? bv : NULL, xq, xd, yc, rows, B, 0, rows, acc);
+    mdl__q8_matmul(&m.W, bias ? bv : NULL, x, cols, xq, xd, scratch, yc, rows, B, 0, rows, acc);
     mdl__tf_set_simd(true);
     /* in two row ranges, as the thread team splits it */
-    mdl__q8_matmul(&m.W, bias ? bv : NULL, xq, xd, ya, rows, B, 0, rows / 3, acc);
-    mdl__q8_matmul(&m.W, bias ? bv : NULL, xq, xd, ya, rows, B, rows / 3, rows, acc);
+    mdl__q8_matmul(&m.W, bias ? bv : NULL, x, cols, xq, xd, scratch, ya, rows, B, 0, rows / 3, acc);
+    mdl__q8_matmul(&m.W, bias ? bv : NULL, x, cols, xq, xd, scratch, ya, rows, B, rows / 3, rows, acc);
     mdl__tf_set_simd(was);
     for (size_t b = 0; b < B; b++)
         for (size_t r = 0; r < rows; r++) {
@@ -241,12 +242,13 @@ static void kernel_case(size_t rows, size_t cols, size_t B, bool integers, bool 
                 CHECK_FAIL_("rows %zu cols %zu B %zu: y[%zu][%zu] %.9g vs %.9g", rows, cols, B, b, r, a, c);
             worst = fmax(worst, e);
         }
-    /* and the portable kernel against a plain float64 sum of the dequantized values */
+    /* and the portable kernel against a plain float64 sum of the dequantized weights times
+     * the inputs, quantized ones below MDL_Q8_FLOAT_MIN_BATCH */
     {
         float *wrow = malloc(cols * sizeof *wrow), *xrow = malloc(cols * sizeof *xrow);
         for (size_t b = 0; b < B && !integers && !acc; b++) {
             for (size_t i = 0; i < cols; i++)
-                xrow[i] = xd[b * nb + i / 32] * xq[b * nb * 32 + i];
+                xrow[i] = wide ? x[b * cols + i] : xd[b * nb + i / 32] * xq[b * nb * 32 + i];
             for (size_t r = 0; r < rows; r++) {
                 double s = bias ? bv[r] : 0;
                 mdl__q8_dequantize_row(m.q + r * nb * 32, m.d + r * nb, cols, wrow);
@@ -266,6 +268,7 @@ static void kernel_case(size_t rows, size_t cols, size_t B, bool integers, bool 
     free(ya);
     free(yc);
     free(bv);
+    free(scratch);
 }
 
 static void test_kernels(void)
