@@ -29,6 +29,7 @@ struct mdl_tf_runner {
     float *xd;               /* their scales, rows x blocks */
     size_t xq_blocks;        /* blocks allocated in xd */
     float *q8_rows;          /* Q8_0 models: per thread, MDL_Q8_FLOAT_ROWS widened rows */
+    float *xf;               /* Q8_0 models: quantized inputs widened back, xq_blocks x 32 */
     size_t q8_rows_floats;   /* allocated in q8_rows, all threads */
 };
 
@@ -110,17 +111,26 @@ static void matmuls(mdl_tf_runner_t *run, const mm_task_t *tasks, size_t n, size
         j.t[i] = tasks[i];
         j.chunks[i] = (tasks[i].W->rows + j.chunk - 1) / j.chunk;
         j.total += j.chunks[i];
-        if (tasks[i].W->q8_d && B < MDL_Q8_FLOAT_MIN_BATCH) {
+        if (tasks[i].W->q8_d) {
             /* the tasks of one call share their input (q/k/v, gate/up): quantize it once,
-             * into the runner's scratch that layout() sized for this pass */
-            size_t nb = mdl_q8_blocks(tasks[i].W->cols);
+             * into the runner's scratch that layout() sized for this pass (and widen it
+             * back for the float path, see q8.h) */
+            size_t cols = tasks[i].W->cols, nb = mdl_q8_blocks(cols);
+            bool wide = B >= MDL_Q8_FLOAT_MIN_BATCH;
             if (i == 0 || tasks[i].x != tasks[i - 1].x || !tasks[i - 1].W->q8_d ||
-                tasks[i].W->cols != tasks[i - 1].W->cols)
-                for (size_t b = 0; b < B; b++)
-                    mdl__q8_quantize_act(tasks[i].x + b * tasks[i].xs, tasks[i].W->cols,
-                                         run->xq + b * nb * MDL_Q8_BLOCK, run->xd + b * nb);
+                cols != tasks[i - 1].W->cols)
+                for (size_t b = 0; b < B; b++) {
+                    int8_t *q = run->xq + b * nb * MDL_Q8_BLOCK;
+                    mdl__q8_quantize_act(tasks[i].x + b * tasks[i].xs, cols, q, run->xd + b * nb);
+                    if (wide)
+                        mdl__q8_dequantize_act(q, run->xd + b * nb, cols, run->xf + b * cols);
+                }
             j.t[i].xq = run->xq;
             j.t[i].xd = run->xd;
+            if (wide) {
+                j.t[i].x = run->xf;
+                j.t[i].xs = cols;
+            }
         }
     }
     atomic_init(&j.next, 0);
@@ -287,7 +297,10 @@ static int layout(mdl_tf_runner_t *run, const mdl_tf_model_t *m, size_t R, pass_
             float *d = realloc(run->xd, blocks * sizeof *d);
             if (d)
                 run->xd = d;
-            if (!q || !d)
+            float *xf = realloc(run->xf, blocks * MDL_Q8_BLOCK * sizeof *xf);
+            if (xf)
+                run->xf = xf;
+            if (!q || !d || !xf)
                 return -ENOMEM;
             run->xq_blocks = blocks;
         }
@@ -490,6 +503,7 @@ mdl_tf_runner_t *mdl_tf_runner_free(mdl_tf_runner_t *run)
         free(run->xq);
         free(run->xd);
         free(run->q8_rows);
+        free(run->xf);
         free(run);
     }
     return NULL;

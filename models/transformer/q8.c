@@ -99,6 +99,12 @@ static void quantize_act_block(const float *x, size_t len, int8_t *q, float *d)
         q[i] = (int8_t)(i < len ? lrintf(x[i] * inv) : 0); /* |x * inv| <= 127 */
 }
 
+static void dequantize_act_c(const int8_t *q, const float *d, size_t n, float *dst)
+{
+    for (size_t i = 0; i < n; i++)
+        dst[i] = d[i / MDL_Q8_BLOCK] * (float)q[i];
+}
+
 static void quantize_act_c(const float *x, size_t n, int8_t *q, float *d)
 {
     for (size_t j = 0; j * MDL_Q8_BLOCK < n; j++) {
@@ -168,6 +174,19 @@ AVX static void quantize_act_avx(const float *x, size_t n, int8_t *q, float *d)
     }
     if (j * MDL_Q8_BLOCK < n)
         quantize_act_block(x + j * MDL_Q8_BLOCK, n - j * MDL_Q8_BLOCK, q + j * MDL_Q8_BLOCK, d + j);
+}
+
+AVX static void dequantize_act_avx(const int8_t *q, const float *d, size_t n, float *dst)
+{
+    size_t i = 0;
+    for (; i + MDL_Q8_BLOCK <= n; i += MDL_Q8_BLOCK) {
+        __m256 s = _mm256_set1_ps(d[i / MDL_Q8_BLOCK]);
+        for (size_t k = 0; k < MDL_Q8_BLOCK; k += 8) {
+            __m256i v = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(q + i + k)));
+            _mm256_storeu_ps(dst + i + k, _mm256_mul_ps(s, _mm256_cvtepi32_ps(v)));
+        }
+    }
+    dequantize_act_c(q + i, d + i / MDL_Q8_BLOCK, n - i, dst + i);
 }
 
 /* Same products as dequantize_c (an exact int8 -> float conversion times the scale). */
@@ -308,6 +327,17 @@ static void dequantize_row(const int8_t *q, const uint16_t *d, size_t n, float *
 void mdl__q8_dequantize_row(const int8_t *q, const uint16_t *d, size_t n, float *dst)
 {
     dequantize_row(q, d, n, dst);
+}
+
+void mdl__q8_dequantize_act(const int8_t *q, const float *d, size_t n, float *dst)
+{
+#ifdef HAVE_X86
+    if (mdl__tf_simd()) {
+        dequantize_act_avx(q, d, n, dst);
+        return;
+    }
+#endif
+    dequantize_act_c(q, d, n, dst);
 }
 
 void mdl__q8_quantize_act(const float *x, size_t n, int8_t *q, float *d)

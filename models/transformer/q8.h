@@ -42,10 +42,15 @@ void mdl__q8_dequantize_row(const int8_t *q, const uint16_t *d, size_t n, float 
  * and AVX2 versions give identical bytes. */
 void mdl__q8_quantize_act(const float *x, size_t n, int8_t *q, float *d);
 
+/* dst[0..n) = d * q for activations quantized by mdl__q8_quantize_act. */
+void mdl__q8_dequantize_act(const int8_t *q, const float *d, size_t n, float *dst);
+
 /* From this many inputs on, mdl__q8_matmul widens a few weight rows at a time to float32
- * and multiplies them with the float inputs by mdl__tf_matmul (the widening is paid once
- * for all inputs, and float FMAs on rows in L1 outrun the int8 path's per-input work);
- * below it, it takes the inputs quantized. */
+ * and multiplies them with float inputs by mdl__tf_matmul (the widening is paid once for
+ * all inputs, and float FMAs on rows in L2 outrun the int8 path's per-input work); below
+ * it, it takes the inputs quantized. Callers pass the float path inputs that went through
+ * mdl__q8_quantize_act and mdl__q8_dequantize_act, so both paths compute the same products
+ * (up to float rounding) and a sequence's logits do not depend on what shares its batch. */
 #define MDL_Q8_FLOAT_MIN_BATCH 16
 /* Rows widened at a time on that path: 16 rows of a 2048-wide matrix are 128 KB, which
  * stay in L2 while every input passes over them. */
