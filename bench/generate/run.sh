@@ -16,7 +16,8 @@
 # weights in llama2.c's int8 "version 2" checkpoint, written by make_model.py --q80), at
 # OMP_NUM_THREADS=BENCH_THREADS, temperature 0, 256 steps, with a dummy tokenizer.bin,
 # alternately with tf_bench in every round, and prints the load average before each round
-# (the machine may be shared). Each program gets BENCH_TIMEOUT seconds (default 300).
+# (the machine may be shared). Each program gets BENCH_TIMEOUT seconds (default 300);
+# BENCH_TF_ARGS passes options to tf_bench (e.g. "--batch 0 --prompt 0": decode only).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BENCH_TAG=generate
@@ -41,7 +42,9 @@ llama2c() { # binary checkpoint label
 modeld() { # model label [tf_bench options]
     local model=$1 label=$2
     shift 2
-    timeout "$TIMEOUT" "$TMP/tf_bench" "$model" --threads "$THREADS" --reps 1 "$@" | sed "s/^/$shape $label: /" \
+    # shellcheck disable=SC2086
+    timeout "$TIMEOUT" "$TMP/tf_bench" "$model" --threads "$THREADS" --reps 1 ${BENCH_TF_ARGS:-} "$@" \
+        | sed "s/^/$shape $label: /" \
         || echo "$shape $label: failed or timed out"
 }
 
