@@ -260,6 +260,9 @@ cJSON *mdl_generation_describe(const mdl_model_t *m)
     cJSON_AddStringToObject(g, "architecture", mdl_tf_arch_name(lm->tf));
     cJSON_AddStringToObject(g, "format", mdl_tf_format(lm->tf));
     cJSON_AddStringToObject(g, "dtype", mdl_dtype_name(mdl_tf_dtype(lm->tf)));
+    cJSON_AddStringToObject(g, "weights", mdl_tf_weights_name(mdl_tf_weights(lm->tf)));
+    cJSON_AddNumberToObject(g, "weight_bytes_per_token", (double)mdl_tf_weight_bytes(lm->tf));
+    cJSON_AddNumberToObject(g, "quantized_bytes", (double)mdl_tf_quantized_bytes(lm->tf));
     cJSON_AddNumberToObject(g, "vocab_size", (double)mdl_tf_vocab_size(lm->tf));
     cJSON_AddNumberToObject(g, "context", (double)mdl_tf_context(lm->tf));
     if (lm->tok)

@@ -52,6 +52,8 @@ typedef struct mdl_load_opts {
     unsigned max_sequences;    /* transformer: sequences generating at once (0 = 16) */
     const char *chat_template; /* transformer: "plain" | "chatml" | "llama2" overrides the
                                   tokenizer's; NULL = from tokenizer_config.json */
+    const char *weights;       /* transformer: "stored" | "q8_0" (quantize the matmul
+                                  weights at load); NULL = stored */
     double negative_sampling_rate; /* binary models trained on negatives kept at this rate
                                       (0, 1]: value outputs are calibrated back; 0 = none */
 } mdl_load_opts_t;

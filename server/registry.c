@@ -69,6 +69,7 @@ typedef struct load_job {
     size_t n_warmup_rows, n_warmup_cols;
     double negative_sampling_rate;
     char chat_template[16];
+    char weights[8];      /* config "weights"; "" = stored */
     mdl_model_t *model;   /* result */
     mdl_err_t err;
     double seconds;
@@ -273,7 +274,7 @@ static int parse_warmup(mdl_slot_t *slot, const cJSON *v, const char *path, mdl_
 }
 
 /* Reads <model>/config.json if present: kind, version_policy, warmup_instances,
- * negative_sampling_rate, chat_template. */
+ * negative_sampling_rate, chat_template, weights. */
 static int read_model_config(mdl_slot_t *slot, const char *dir, mdl_err_t *reterr)
 {
     char path[1400], *data;
@@ -287,6 +288,7 @@ static int read_model_config(mdl_slot_t *slot, const char *dir, mdl_err_t *reter
     slot->n_warmup_rows = slot->n_warmup_cols = 0;
     slot->negative_sampling_rate = 0;
     slot->chat_template[0] = '\0';
+    slot->weights[0] = '\0';
     r = parse_policy(slot, NULL, NULL, reterr); /* defaults */
     if (path_join(path, sizeof path, dir, "config.json") < 0)
         return mdl_err_set(reterr, -ENAMETOOLONG, "%s: path too long", dir);
@@ -315,6 +317,11 @@ static int read_model_config(mdl_slot_t *slot, const char *dir, mdl_err_t *reter
                                          strcmp(item->valuestring, "llama2") == 0)
                     ? (snprintf(slot->chat_template, sizeof slot->chat_template, "%s", item->valuestring), 0)
                     : mdl_err_set(reterr, -EINVAL, "%s: chat_template: expected \"plain\", \"chatml\" or \"llama2\"", path);
+        else if (strcmp(item->string, "weights") == 0)
+            r = cJSON_IsString(item) && (strcmp(item->valuestring, "stored") == 0 ||
+                                         strcmp(item->valuestring, "q8_0") == 0)
+                    ? (snprintf(slot->weights, sizeof slot->weights, "%s", item->valuestring), 0)
+                    : mdl_err_set(reterr, -EINVAL, "%s: weights: expected \"stored\" or \"q8_0\"", path);
         else if (strcmp(item->string, "negative_sampling_rate") == 0)
             r = cJSON_IsNumber(item) && item->valuedouble > 0 && item->valuedouble <= 1
                     ? (slot->negative_sampling_rate = item->valuedouble, 0)
@@ -551,7 +558,8 @@ static void on_load_work(uv_work_t *req)
                             .max_sequences = job->reg->opts.max_sequences,
 
                             .negative_sampling_rate = job->negative_sampling_rate,
-                            .chat_template = job->chat_template[0] ? job->chat_template : NULL};
+                            .chat_template = job->chat_template[0] ? job->chat_template : NULL,
+                            .weights = job->weights[0] ? job->weights : NULL};
     double t0 = uv_hrtime() / 1e9;
 
     if (check_inside(job, &job->err) == 0 &&
@@ -654,6 +662,7 @@ static void start_load(mdl_registry_t *reg, mdl_slot_t *slot, mdl_version_t *v, 
     snprintf(job->kind, sizeof job->kind, "%s", slot->kind);
     job->negative_sampling_rate = slot->negative_sampling_rate;
     snprintf(job->chat_template, sizeof job->chat_template, "%s", slot->chat_template);
+    snprintf(job->weights, sizeof job->weights, "%s", slot->weights);
     if (slot->warmup) {
         size_t bytes = slot->n_warmup_rows * slot->n_warmup_cols * sizeof *slot->warmup;
         job->warmup = malloc(bytes);

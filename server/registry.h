@@ -63,6 +63,7 @@ struct mdl_slot {
     size_t n_warmup_rows, n_warmup_cols;
     double negative_sampling_rate; /* config "negative_sampling_rate"; 0 = none */
     char chat_template[16];   /* config "chat_template" for transformers; "" = from the tokenizer */
+    char weights[8];          /* config "weights" for transformers ("stored", "q8_0"); "" = stored */
     bool removed;             /* its folder is gone: hidden, kept for requests still holding it */
     bool unloaded;            /* unloaded by an admin call: serves nothing until loaded again */
     bool _seen;

@@ -2,7 +2,7 @@
 """Random-weight Llama models for the generation benchmark, in both forms modeld reads.
 
     /usr/bin/python3 bench/generate/make_model.py OUT_DIR [--shape 15M|110M] [--dtype f32|f16|bf16]
-                                                  [--seed 0] [--tokenizer-bin]
+                                                  [--seed 0] [--tokenizer-bin] [--q80]
 
 Writes OUT_DIR/model.bin (llama2.c legacy "version 0" layout: 7 int32 header, float32
 arrays, tied classifier) and OUT_DIR/config.json + OUT_DIR/model.safetensors (Hugging Face
@@ -11,6 +11,15 @@ llama2.c's export.py / HF's convert script do, so both files give the same logit
 --dtype applies to the safetensors matrices (model.bin is always float32).
 --tokenizer-bin also writes a dummy llama2.c tokenizer.bin ("<i>" strings) so that
 llama2.c's run.c can be pointed at model.bin for a side-by-side speed comparison.
+--q80 also writes OUT_DIR/model_q80.bin, the same weights in llama2.c's int8 "version 2"
+checkpoint that its runq.c reads (the layout runq.c's reader expects):
+  256-byte header: u32 magic 0x616b3432 ("ak42"), i32 version 2, 7 i32 (dim, hidden_dim,
+  n_layers, n_heads, n_kv_heads, vocab_size, seq_len), u8 shared_classifier, i32 group_size,
+  zero padding; then float32 rms_att [L, dim], rms_ffn [L, dim], rms_final [dim]; then each
+  quantized tensor as int8 q [n] followed by float32 scales [n / group_size]: the token
+  embedding, then per layer wq, wk, wv, wo, w1, w2, w3 (all layers of one before the next),
+  then the classifier if not shared. A group's scale is max |w| / 127 and q = round(w /
+  scale); group_size is 64, halved until it divides dim (32 for the 15M shape).
 
 Shapes are llama2.c's stories15M (dim 288, 6 layers, 6 heads, hidden 768, vocab 32000,
 seq_len 256) and stories110M (dim 768, 12 layers, 12 heads, hidden 2048, seq_len 1024).
@@ -63,6 +72,31 @@ def write_safetensors(path, tensors, dtype):
             f.write(b)
 
 
+def quantize_groups(w, gs):
+    """int8 values and float32 scales of w flattened, per group of gs."""
+    g = np.ascontiguousarray(w, dtype=np.float32).reshape(-1, gs)
+    scale = np.abs(g).max(axis=1) / np.float32(127.0)
+    safe = np.where(scale > 0, scale, np.float32(1.0))
+    q = np.clip(np.round(g / safe[:, None]), -127, 127).astype(np.int8)
+    return q.tobytes(), scale.astype(np.float32).tobytes()
+
+
+def write_q80(path, s, emb, layers, ones):
+    d, hid, L, H, KV, V, T = (s[k] for k in ("dim", "hidden", "layers", "heads", "kv_heads", "vocab", "seq_len"))
+    gs = 64
+    while d % gs:
+        gs //= 2
+    header = struct.pack("<Ii7iBi", 0x616B3432, 2, d, hid, L, H, KV, V, T, 1, gs)
+    with open(path, "wb") as f:
+        f.write(header + b"\0" * (256 - len(header)))
+        for _ in range(2 * L + 1):  # rms_att, rms_ffn (per layer), rms_final
+            f.write(ones.tobytes())
+        for w in [emb] + [l[k] for k in ("wq", "wk", "wv", "wo", "w1", "w2", "w3") for l in layers]:
+            q, sc = quantize_groups(w, gs)
+            f.write(q)
+            f.write(sc)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("out")
@@ -70,6 +104,7 @@ def main():
     ap.add_argument("--dtype", default="f32", choices=["f32", "f16", "bf16"])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--tokenizer-bin", action="store_true")
+    ap.add_argument("--q80", action="store_true")
     a = ap.parse_args()
     s = SHAPES[a.shape]
     d, hid, L, H, KV, V, T = (s[k] for k in ("dim", "hidden", "layers", "heads", "kv_heads", "vocab", "seq_len"))
@@ -93,6 +128,9 @@ def main():
         ang = np.outer(np.arange(T), freqs)
         f.write(np.cos(ang).astype(np.float32).tobytes())
         f.write(np.sin(ang).astype(np.float32).tobytes())
+
+    if a.q80:
+        write_q80(os.path.join(a.out, "model_q80.bin"), s, emb, layers, ones)
 
     tensors = [("model.embed_tokens.weight", emb)]
     for i, l in enumerate(layers):

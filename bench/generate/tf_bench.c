@@ -2,7 +2,11 @@
  * batched decode, on any model modeld loads (bench/generate/make_model.py makes random ones).
  *
  *   tf_bench MODEL [--threads 2] [--tokens 256] [--prompt 128] [--batch 8] [--reps 3]
+ *            [--weights stored|q8_0]
  *
+ * --weights q8_0 quantizes the matmul weights at load as the model setting "weights" does
+ * (the load time is printed) and also reports how far its logits are from the stored
+ * weights' over the decode run (max |difference|, greedy picks that agree).
  * decode:  BOS, then greedy steps until `tokens` positions are filled; tokens/s counts the
  *          steps after the first (as llama2.c's run.c reports "achieved tok/s").
  * prefill: a `prompt`-token prompt in one mdl_tf_prefill call; prompt tokens/s.
@@ -11,6 +15,7 @@
  * Prints the best of `reps` runs of each, one "key value" per line, with tokens per
  * process CPU-second alongside (on a shared machine that moves less with other load than
  * the wall-clock rate; with several threads it includes their spinning). */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +53,43 @@ static void die(const char *what, const mdl_err_t *err)
     exit(1);
 }
 
+/* Greedy decode of `tokens` positions on the stored weights, fed to the quantized model
+ * too (so both see the same tokens): max |logit difference| and how many picks agree. */
+static void compare_stored(const char *path, const mdl_tf_model_t *q, mdl_tf_runner_t *run,
+                           size_t tokens)
+{
+    mdl_tf_model_t *f;
+    mdl_tf_seq_t *sf, *sq;
+    mdl_err_t err = {0};
+    size_t V = mdl_tf_vocab_size(q), agree = 0;
+    float *lf = malloc(V * sizeof *lf), *lq = malloc(V * sizeof *lq);
+    int32_t tok = (int32_t)(mdl_tf_bos(q) >= 0 ? mdl_tf_bos(q) : 0);
+    double worst = 0, top = 0;
+
+    if (mdl_tf_load(path, 0, &f, &err) < 0)
+        die(path, &err);
+    if (mdl_tf_seq_new(f, tokens, &sf, &err) < 0 || mdl_tf_seq_new(q, tokens, &sq, &err) < 0)
+        die("seq", &err);
+    for (size_t pos = 0; pos < tokens; pos++) {
+        if (mdl_tf_decode(run, &sf, &tok, 1, lf, &err) < 0 || mdl_tf_decode(run, &sq, &tok, 1, lq, &err) < 0)
+            die("decode", &err);
+        for (size_t i = 0; i < V; i++) {
+            double d = fabs((double)lf[i] - lq[i]);
+            worst = d > worst ? d : worst;
+            top = fabs(lf[i]) > top ? fabs(lf[i]) : top;
+        }
+        tok = argmax(lf, V);
+        agree += argmax(lq, V) == tok;
+    }
+    printf("vs_stored max |logit difference| %.3g (logits up to %.3g), greedy picks agree %zu/%zu\n",
+           worst, top, agree, tokens);
+    mdl_tf_seq_free(sf);
+    mdl_tf_seq_free(sq);
+    mdl_tf_free(f);
+    free(lf);
+    free(lq);
+}
+
 int main(int argc, char **argv)
 {
     size_t threads = 2, tokens = 256, prompt = 128, batch = 8, reps = 3;
@@ -58,22 +100,34 @@ int main(int argc, char **argv)
     size_t V;
     float *logits;
     int32_t *ids;
+    mdl_tf_weights_t weights = MDL_TF_WEIGHTS_STORED;
+    double load_s = 0;
 
     if (argc < 2) {
-        fprintf(stderr, "usage: tf_bench MODEL [--threads N] [--tokens N] [--prompt N] [--batch N] [--reps N]\n");
+        fprintf(stderr, "usage: tf_bench MODEL [--threads N] [--tokens N] [--prompt N] [--batch N] [--reps N] "
+                        "[--weights stored|q8_0]\n");
         return 2;
     }
     for (int i = 2; i + 1 < argc; i += 2) {
         size_t v = strtoul(argv[i + 1], NULL, 10);
-        if (!strcmp(argv[i], "--threads")) threads = v;
+        if (!strcmp(argv[i], "--weights")) {
+            if (mdl_tf_weights_parse(argv[i + 1], &weights) < 0) {
+                fprintf(stderr, "tf_bench: --weights: expected stored or q8_0\n");
+                return 2;
+            }
+        } else if (!strcmp(argv[i], "--threads")) threads = v;
         else if (!strcmp(argv[i], "--tokens")) tokens = v;
         else if (!strcmp(argv[i], "--prompt")) prompt = v;
         else if (!strcmp(argv[i], "--batch")) batch = v;
         else if (!strcmp(argv[i], "--reps")) reps = v;
         else { fprintf(stderr, "tf_bench: unknown option %s\n", argv[i]); return 2; }
     }
+    double t_load = now();
     if (mdl_tf_load(argv[1], 0, &m, &err) < 0)
         die(argv[1], &err);
+    if (mdl_tf_quantize(m, weights, &err) < 0)
+        die("quantize", &err);
+    load_s = now() - t_load;
     if (mdl_tf_runner_new(threads, &run, &err) < 0)
         die("runner", &err);
     if (tokens > mdl_tf_context(m))
@@ -83,9 +137,10 @@ int main(int argc, char **argv)
     V = mdl_tf_vocab_size(m);
     logits = malloc((batch ? batch : 1) * V * sizeof *logits);
     ids = malloc((prompt > batch ? prompt : batch) * sizeof *ids);
-    printf("model %s (%s, %s, %s), %zu threads, simd %s, %.1f MB of weights per token\n", argv[1],
-           mdl_tf_arch_name(m), mdl_tf_format(m), mdl_dtype_name(mdl_tf_dtype(m)), threads,
-           mdl__tf_simd() ? "avx2" : "off", (double)mdl_tf_weight_bytes(m) / 1e6);
+    printf("model %s (%s, %s, %s, weights %s), %zu threads, simd %s, %.1f MB of weights per token, "
+           "loaded in %.2f s\n", argv[1], mdl_tf_arch_name(m), mdl_tf_format(m),
+           mdl_dtype_name(mdl_tf_dtype(m)), mdl_tf_weights_name(mdl_tf_weights(m)), threads,
+           mdl__tf_simd() ? "avx2" : "off", (double)mdl_tf_weight_bytes(m) / 1e6, load_s);
 
     for (size_t rep = 0; rep < reps; rep++) {
         mdl_tf_seq_t *s;
@@ -148,6 +203,8 @@ int main(int argc, char **argv)
         free(seqs);
     }
     printf("batch%zu_tokens_per_s %.1f (aggregate; %.1f per CPU-second)\n", batch, best_batch, cpu_batch);
+    if (weights != MDL_TF_WEIGHTS_STORED)
+        compare_stored(argv[1], m, run, tokens);
     free(ids);
     free(logits);
     mdl_tf_runner_free(run);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "q8.h"
 #include "team.h"
 
 /* Output rows per work item of a matmul: at least MM_CHUNK, and about 1/8 of a thread's
@@ -24,6 +25,12 @@ struct mdl_tf_runner {
     size_t *row_pos;
     size_t *out_rows;        /* rows whose logits a step returns */
     size_t rows_cap;
+    int8_t *xq;              /* Q8_0 models: a matmul's inputs quantized, rows x blocks x 32 */
+    float *xd;               /* their scales, rows x blocks */
+    size_t xq_blocks;        /* blocks allocated in xd */
+    float *q8_rows;          /* Q8_0 models: per thread, MDL_Q8_FLOAT_ROWS widened rows */
+    float *xf;               /* Q8_0 models: quantized inputs widened back, xq_blocks x 32 */
+    size_t q8_rows_floats;   /* allocated in q8_rows, all threads */
 };
 
 /* Scratch for R rows of model m. */
@@ -54,9 +61,12 @@ typedef struct mm_task {
     float *y;
     size_t ys;
     bool acc;
+    const int8_t *xq;        /* Q8_0 weights: x quantized (set by matmuls) */
+    const float *xd;
 } mm_task_t;
 
 typedef struct mm_job {
+    mdl_tf_runner_t *run;
     mm_task_t t[3];
     size_t n_t, B;
     size_t chunk;            /* rows per work item */
@@ -68,7 +78,8 @@ typedef struct mm_job {
 static void mm_work(void *arg, size_t tid)
 {
     mm_job_t *j = arg;
-    (void)tid;
+    size_t per_thread = j->run->q8_rows_floats / mdl_tf_team_size(j->run->team);
+
     for (;;) {
         size_t c = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed), i = 0;
         if (c >= j->total)
@@ -77,14 +88,18 @@ static void mm_work(void *arg, size_t tid)
             c -= j->chunks[i++];
         const mm_task_t *t = &j->t[i];
         size_t r0 = c * j->chunk, r1 = r0 + j->chunk < t->W->rows ? r0 + j->chunk : t->W->rows;
-        mdl__tf_matmul(t->W, t->bias, t->x, t->xs, t->y, t->ys, j->B, r0, r1, t->acc);
+        if (t->W->q8_d)
+            mdl__q8_matmul(t->W, t->bias, t->x, t->xs, t->xq, t->xd, j->run->q8_rows + tid * per_thread,
+                           t->y, t->ys, j->B, r0, r1, t->acc);
+        else
+            mdl__tf_matmul(t->W, t->bias, t->x, t->xs, t->y, t->ys, j->B, r0, r1, t->acc);
     }
 }
 
 /* Runs up to three matmuls over the same B rows as one team job. */
 static void matmuls(mdl_tf_runner_t *run, const mm_task_t *tasks, size_t n, size_t B)
 {
-    mm_job_t j = {.n_t = n, .B = B};
+    mm_job_t j = {.run = run, .n_t = n, .B = B};
     size_t rows = 0;
 
     for (size_t i = 0; i < n; i++)
@@ -96,6 +111,27 @@ static void matmuls(mdl_tf_runner_t *run, const mm_task_t *tasks, size_t n, size
         j.t[i] = tasks[i];
         j.chunks[i] = (tasks[i].W->rows + j.chunk - 1) / j.chunk;
         j.total += j.chunks[i];
+        if (tasks[i].W->q8_d) {
+            /* the tasks of one call share their input (q/k/v, gate/up): quantize it once,
+             * into the runner's scratch that layout() sized for this pass (and widen it
+             * back for the float path, see q8.h) */
+            size_t cols = tasks[i].W->cols, nb = mdl_q8_blocks(cols);
+            bool wide = B >= MDL_Q8_FLOAT_MIN_BATCH;
+            if (i == 0 || tasks[i].x != tasks[i - 1].x || !tasks[i - 1].W->q8_d ||
+                cols != tasks[i - 1].W->cols)
+                for (size_t b = 0; b < B; b++) {
+                    int8_t *q = run->xq + b * nb * MDL_Q8_BLOCK;
+                    mdl__q8_quantize_act(tasks[i].x + b * tasks[i].xs, cols, q, run->xd + b * nb);
+                    if (wide)
+                        mdl__q8_dequantize_act(q, run->xd + b * nb, cols, run->xf + b * cols);
+                }
+            j.t[i].xq = run->xq;
+            j.t[i].xd = run->xd;
+            if (wide) {
+                j.t[i].x = run->xf;
+                j.t[i].xs = cols;
+            }
+        }
     }
     atomic_init(&j.next, 0);
     mdl_tf_team_run(run->team, mm_work, &j);
@@ -104,7 +140,7 @@ static void matmuls(mdl_tf_runner_t *run, const mm_task_t *tasks, size_t n, size
 static void matmul1(mdl_tf_runner_t *run, const mdl_tf_mat_t *W, const float *bias, const float *x,
                     size_t xs, float *y, size_t ys, size_t B, bool acc)
 {
-    mm_task_t t = {W, bias, x, xs, y, ys, acc};
+    mm_task_t t = {W, bias, x, xs, y, ys, acc, NULL, NULL};
     matmuls(run, &t, 1, B);
 }
 
@@ -252,6 +288,31 @@ static int layout(mdl_tf_runner_t *run, const mdl_tf_model_t *m, size_t R, pass_
         run->buf = f;
         run->buf_floats = need;
     }
+    if (m->weights == MDL_TF_WEIGHTS_Q8_0) {
+        size_t widest = wide > c->hidden_dim ? wide : c->hidden_dim, blocks = R * mdl_q8_blocks(widest);
+        if (blocks > run->xq_blocks) {
+            int8_t *q = realloc(run->xq, blocks * MDL_Q8_BLOCK);
+            if (q)
+                run->xq = q;
+            float *d = realloc(run->xd, blocks * sizeof *d);
+            if (d)
+                run->xd = d;
+            float *xf = realloc(run->xf, blocks * MDL_Q8_BLOCK * sizeof *xf);
+            if (xf)
+                run->xf = xf;
+            if (!q || !d || !xf)
+                return -ENOMEM;
+            run->xq_blocks = blocks;
+        }
+        size_t rows = mdl_tf_team_size(run->team) * MDL_Q8_FLOAT_ROWS * widest;
+        if (R >= MDL_Q8_FLOAT_MIN_BATCH && rows > run->q8_rows_floats) {
+            float *wr = realloc(run->q8_rows, rows * sizeof *wr);
+            if (!wr)
+                return -ENOMEM;
+            run->q8_rows = wr;
+            run->q8_rows_floats = rows;
+        }
+    }
     if (R > run->rows_cap) {
         mdl_tf_seq_t **s = realloc(run->row_seq, R * sizeof *s);
         if (s)
@@ -311,9 +372,9 @@ static void forward(pass_t *p, const int32_t *tokens, const size_t *out_rows, si
     for (size_t l = 0; l < c->n_layers; l++) {
         const mdl__tf_layer_t *L = &m->layers[l];
         norm_rows(p, p->xb, wide, L->attn_norm, L->attn_norm_b, 0, R);
-        mm_task_t qkv[3] = {{&L->wq, L->bq, p->xb, wide, p->q, qd, false},
-                            {&L->wk, L->bk, p->xb, wide, p->k, kvd, false},
-                            {&L->wv, L->bv, p->xb, wide, p->v, kvd, false}};
+        mm_task_t qkv[3] = {{&L->wq, L->bq, p->xb, wide, p->q, qd, false, NULL, NULL},
+                            {&L->wk, L->bk, p->xb, wide, p->k, kvd, false, NULL, NULL},
+                            {&L->wv, L->bv, p->xb, wide, p->v, kvd, false, NULL, NULL}};
         matmuls(run, qkv, 3, R);
         for (size_t r = 0; r < R; r++) {
             mdl_tf_seq_t *s = p->seq[r];
@@ -332,8 +393,8 @@ static void forward(pass_t *p, const int32_t *tokens, const size_t *out_rows, si
 
         norm_rows(p, p->xb, wide, L->ffn_norm, L->ffn_norm_b, 0, R);
         if (c->arch == MDL_TF_LLAMA) {
-            mm_task_t gu[2] = {{&L->w_gate, NULL, p->xb, wide, p->hb, hid, false},
-                               {&L->w_up, NULL, p->xb, wide, p->hb2, hid, false}};
+            mm_task_t gu[2] = {{&L->w_gate, NULL, p->xb, wide, p->hb, hid, false, NULL, NULL},
+                               {&L->w_up, NULL, p->xb, wide, p->hb2, hid, false, NULL, NULL}};
             matmuls(run, gu, 2, R);
             for (size_t i = 0; i < R * hid; i++) {
                 float g = p->hb[i];
@@ -439,6 +500,10 @@ mdl_tf_runner_t *mdl_tf_runner_free(mdl_tf_runner_t *run)
         free(run->row_seq);
         free(run->row_pos);
         free(run->out_rows);
+        free(run->xq);
+        free(run->xd);
+        free(run->q8_rows);
+        free(run->xf);
         free(run);
     }
     return NULL;

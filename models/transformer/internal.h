@@ -34,7 +34,13 @@ struct mdl_tf_model {
     const float *final_norm, *final_norm_b;
     mdl_tf_mat_t lm_head;       /* [vocab, dim]; the embedding when tied */
     size_t weight_bytes;
+    mdl_tf_weights_t weights;   /* as stored, or quantized at load (quantize.c) */
+    size_t q8_bytes;            /* heap bytes of the Q8_0 copies */
 };
+
+/* A heap block the model owns and frees with itself (64-byte aligned); NULL when out of
+ * memory. */
+void *mdl__tf_heap_alloc(mdl_tf_model_t *m, size_t bytes);
 
 struct mdl_tf_seq {
     const mdl_tf_model_t *model;

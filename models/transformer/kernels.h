@@ -15,11 +15,14 @@
 #include "safetensors.h"
 
 /* A weight matrix W [rows, cols], row-major, y = W x. w is read-only (often mmapped) and
- * aligned to its element size. */
+ * aligned to its element size. When q8_d is set the matrix is Q8_0 instead (see q8.h): w
+ * holds its int8 blocks, q8_d their scales, dtype is what it was quantized from, and only
+ * mdl__q8_matmul reads it. */
 typedef struct mdl_tf_mat {
     const void *w;
     mdl_dtype_t dtype;
     size_t rows, cols;
+    const uint16_t *q8_d;   /* Q8_0: [rows][ceil(cols / 32)] binary16 scales; else NULL */
 } mdl_tf_mat_t;
 
 /* For output rows [r0, r1) of W and B inputs x_b = x + b*x_stride (cols floats each):

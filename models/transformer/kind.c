@@ -38,12 +38,21 @@ static int load(const char *path, const mdl_load_opts_t *opts, mdl_model_t *m, m
 {
     mdl_lm_t *lm = calloc(1, sizeof *lm);
     char dir[sizeof m->artifact];
+    mdl_tf_weights_t weights = MDL_TF_WEIGHTS_STORED;
     int r;
 
     if (!lm)
         return mdl_err_set(reterr, -ENOMEM, "out of memory");
     snprintf(dir, sizeof dir, "%s", path);
+    if (opts && opts->weights && mdl_tf_weights_parse(opts->weights, &weights) < 0) {
+        r = mdl_err_set(reterr, -EINVAL, "weights: expected \"stored\" or \"q8_0\", got \"%s\"",
+                        opts->weights);
+        goto fail;
+    }
     r = mdl_tf_load(path, opts ? opts->max_artifact_bytes : 0, &lm->tf, reterr);
+    if (r < 0)
+        goto fail;
+    r = mdl_tf_quantize(lm->tf, weights, reterr);
     if (r < 0)
         goto fail;
     r = mdl_tokenizer_load_dir(dirname(dir), &lm->tok, reterr);

@@ -52,6 +52,31 @@ typedef struct mdl_tf_runner mdl_tf_runner_t;
  * -ENOENT, -E2BIG, -ENOMEM with reterr naming the file (and tensor). Any thread. */
 int mdl_tf_load(const char *path, size_t max_file_bytes, mdl_tf_model_t **ret, mdl_err_t *reterr);
 
+/* How a model holds its matmul weights (q/k/v/o, the feed-forward matrices and the
+ * output head): as stored in the file (F32/F16/BF16, read in place), or quantized once at
+ * load into heap copies in Q8_0 (int8 blocks of 32 with one binary16 scale each, see
+ * q8.h; about 1.06 bytes per weight, so a decode step moves ~3.8x fewer bytes than F32).
+ * The token embedding (row lookups), norms, biases and GPT-2's position table stay as
+ * stored. Q8_0 logits differ from the stored weights' by the rounding (see README). */
+typedef enum mdl_tf_weights {
+    MDL_TF_WEIGHTS_STORED = 0,
+    MDL_TF_WEIGHTS_Q8_0,
+} mdl_tf_weights_t;
+
+/* "stored" or "q8_0" -> *ret; -EINVAL for anything else (NULL included). */
+int mdl_tf_weights_parse(const char *name, mdl_tf_weights_t *ret);
+const char *mdl_tf_weights_name(mdl_tf_weights_t w);
+
+/* Converts a freshly loaded model's matmul weights to `w` (STORED: nothing to do). Call it
+ * before the model is shared: it rewrites the model. The copies belong to the model and
+ * are freed with it; mdl_tf_weight_bytes then counts them. Errors: -ERANGE a weight is
+ * not finite or beyond binary16 scales (reterr names the tensor), -EINVAL the model is
+ * already quantized, -ENOMEM; after an error the model is half converted: free it. */
+int mdl_tf_quantize(mdl_tf_model_t *m, mdl_tf_weights_t w, mdl_err_t *reterr);
+mdl_tf_weights_t mdl_tf_weights(const mdl_tf_model_t *m);
+/* Heap bytes the quantized copies take (0 when the weights are as stored). */
+size_t mdl_tf_quantized_bytes(const mdl_tf_model_t *m);
+
 /* Frees the model (unmaps the files). Sequences made from it must be freed first.
  * NULL-safe; returns NULL. */
 mdl_tf_model_t *mdl_tf_free(mdl_tf_model_t *m);
