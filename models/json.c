@@ -646,18 +646,52 @@ const mdl_json_t *mdl_json_find(const mdl_json_t *v, const char *key)
     return NULL;
 }
 
+/* Appends src at buf[n] within size (truncating like snprintf); returns the new length.
+ * The path builders run for every member a loader reads (a 30 MB XGBoost model: millions
+ * of calls), so they copy bytes instead of going through snprintf, which took 40 % of that
+ * load. */
+static size_t path_append(char *buf, size_t size, size_t n, const char *src, size_t len)
+{
+    if (n + 1 >= size)
+        return n;
+    if (len > size - 1 - n)
+        len = size - 1 - n;
+    memcpy(buf + n, src, len);
+    buf[n + len] = '\0';
+    return n + len;
+}
+
 char *mdl_json_path_key(char *buf, size_t size, const char *parent, const char *key)
 {
-    if (parent && parent[0])
-        snprintf(buf, size, "%s.%s", parent, key);
-    else
-        snprintf(buf, size, "%s", key);
+    size_t n = 0;
+
+    if (size == 0)
+        return buf;
+    buf[0] = '\0';
+    if (parent && parent[0]) {
+        n = path_append(buf, size, n, parent, strlen(parent));
+        n = path_append(buf, size, n, ".", 1);
+    }
+    path_append(buf, size, n, key, strlen(key));
     return buf;
 }
 
 char *mdl_json_path_index(char *buf, size_t size, const char *parent, size_t i)
 {
-    snprintf(buf, size, "%s[%zu]", parent ? parent : "", i);
+    char digits[24];
+    size_t n = 0, d = sizeof digits;
+
+    if (size == 0)
+        return buf;
+    buf[0] = '\0';
+    digits[--d] = ']';
+    do
+        digits[--d] = (char)('0' + i % 10);
+    while ((i /= 10) != 0);
+    digits[--d] = '[';
+    if (parent)
+        n = path_append(buf, size, n, parent, strlen(parent));
+    path_append(buf, size, n, digits + d, sizeof digits - d);
     return buf;
 }
 

@@ -432,6 +432,15 @@ static void test_getters(void)
     CHECK_EQ_STR(mdl_json_path_key(buf, sizeof buf, "", "a"), "a");
     CHECK_EQ_STR(mdl_json_path_key(buf, sizeof buf, "p[1]", "a"), "p[1].a");
     CHECK_EQ_STR(mdl_json_path_index(buf, sizeof buf, "coef", 7), "coef[7]");
+    CHECK_EQ_STR(mdl_json_path_index(buf, sizeof buf, NULL, 0), "[0]");
+    CHECK_EQ_STR(mdl_json_path_index(buf, sizeof buf, "t", 18446744073709551615u), "t[18446744073709551615]");
+    CHECK_EQ_STR(mdl_json_path_key(buf, sizeof buf, NULL, "k"), "k");
+    /* Truncated like snprintf: at most size - 1 bytes and a NUL. */
+    char small[8];
+    CHECK_EQ_STR(mdl_json_path_key(small, sizeof small, "parent", "key"), "parent.");
+    CHECK_EQ_STR(mdl_json_path_key(small, sizeof small, "abcdefghij", "key"), "abcdefg");
+    CHECK_EQ_STR(mdl_json_path_index(small, sizeof small, "tree", 1234), "tree[12");
+    CHECK_EQ_STR(mdl_json_path_index(small, 1, "tree", 1), "");
 }
 
 /* A large number-heavy document (the GBDT case) grows the node array several times. */
