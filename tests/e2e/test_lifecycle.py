@@ -259,7 +259,9 @@ class Hammer(threading.Thread):
             try:
                 c.connect()
             except ConnectionRefusedError:
-                self.refused_at = t0
+                # When the refusal came, not when the attempt began: under load this thread
+                # can wait tens of ms for the GIL between taking t0 and calling connect().
+                self.refused_at = time.monotonic()
                 return
             except OSError as e:
                 self.failures.append((t0, time.monotonic(), f"connect: {e!r}"))
