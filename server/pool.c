@@ -26,6 +26,7 @@ static void *worker_main(void *arg)
 {
     mdl_pool_t *p = arg;
 
+    pthread_setname_np(pthread_self(), "modeld-worker");
     pthread_mutex_lock(&p->lock);
     for (;;) {
         mdl_job_t *job;

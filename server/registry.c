@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -552,6 +553,7 @@ static void on_load_work(uv_work_t *req)
      * the event loop keeps its latency while a large model parses (measured: p90 0.4 ms ->
      * 3.5 ms at nice 0). This pool runs only loads and frees, so the setting can stay. */
     setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
+    pthread_setname_np(pthread_self(), "modeld-load");
     mdl_load_opts_t opts = {.kind = job->kind[0] ? job->kind : NULL,
                             .max_artifact_bytes = job->reg->opts.max_model_bytes,
                             .gen_threads = job->reg->opts.gen_threads,

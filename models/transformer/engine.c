@@ -36,10 +36,10 @@ struct mdl_gen_seq {
 
 struct mdl_gen_engine {
     const mdl_tf_model_t *m;
-    mdl_tf_runner_t *runner;
-    size_t max_active, vocab;
+    mdl_tf_runner_t *runner;                   /* created with the thread */
+    size_t max_active, vocab, n_threads;
     pthread_t thread;
-    bool started;
+    bool started;                              /* under lock */
     pthread_mutex_t lock;
     pthread_cond_t cond;
     mdl_gen_seq_t *pending_head, *pending_tail; /* under lock */
@@ -256,6 +256,7 @@ static void *engine_main(void *arg)
 {
     mdl_gen_engine_t *e = arg;
 
+    pthread_setname_np(pthread_self(), "modeld-gen");
     pthread_mutex_lock(&e->lock);
     for (;;) {
         while (!e->stopping && !e->pending_head && !e->active)
@@ -336,20 +337,32 @@ int mdl_gen_engine_new(const mdl_tf_model_t *m, size_t n_threads, size_t max_act
         r = mdl_err_set(reterr, -ENOMEM, "out of memory for %zu sequences' logits", batch);
         goto fail;
     }
-    r = mdl_tf_runner_new(n_threads, &e->runner, reterr);
-    if (r < 0)
-        goto fail;
-    r = -pthread_create(&e->thread, NULL, engine_main, e);
-    if (r < 0) {
-        mdl_err_set(reterr, r, "cannot start the generation thread");
-        goto fail;
-    }
-    e->started = true;
+    e->n_threads = n_threads;
     *ret = e;
     return 0;
 fail:
     mdl_gen_engine_free(e);
     return r;
+}
+
+/* Starts the engine's thread and its matmul team, under e->lock. They start with the first
+ * request, on the requester's thread, not at load: loads run on a pool that lowers its own
+ * priority (server/registry.c), threads inherit their creator's nice value, and an
+ * unprivileged process cannot raise it again, so threads made there would generate at
+ * the loader's low priority for the model's whole life. */
+static int engine_start(mdl_gen_engine_t *e, mdl_err_t *reterr)
+{
+    int r = mdl_tf_runner_new(e->n_threads, &e->runner, reterr);
+
+    if (r < 0)
+        return r;
+    r = -pthread_create(&e->thread, NULL, engine_main, e);
+    if (r < 0) {
+        e->runner = mdl_tf_runner_free(e->runner);
+        return mdl_err_set(reterr, r == -EAGAIN ? -ENOMEM : r, "cannot start the generation thread");
+    }
+    e->started = true;
+    return 0;
 }
 
 mdl_gen_engine_t *mdl_gen_engine_free(mdl_gen_engine_t *e)
@@ -439,6 +452,11 @@ int mdl_gen_submit(mdl_gen_engine_t *e, const int32_t *prompt, size_t n_prompt,
         seq_free(s);
         return mdl_err_set(reterr, -EBUSY, "%zu sequences are already generating (the limit)",
                            e->max_active);
+    }
+    if (!e->started && (r = engine_start(e, reterr)) < 0) {
+        pthread_mutex_unlock(&e->lock);
+        seq_free(s);
+        return r;
     }
     e->n_live++;
     if (e->pending_tail)

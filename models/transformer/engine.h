@@ -70,7 +70,8 @@ typedef void mdl_gen_notify_fn(void *user);
 double mdl_gen_now(void);
 
 /* An engine for model m (which must outlive it) with a runner of n_threads and at most
- * max_active sequences at once. 0 or -errno with reterr. */
+ * max_active sequences at once; its threads start with the first submit, on the
+ * submitter's thread (so they take its scheduling priority). 0 or -errno with reterr. */
 int mdl_gen_engine_new(const mdl_tf_model_t *m, size_t n_threads, size_t max_active,
                        mdl_gen_engine_t **ret, mdl_err_t *reterr);
 

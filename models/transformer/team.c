@@ -51,6 +51,7 @@ static void *worker_main(void *p)
     mdl_tf_team_t *t = w->team;
     unsigned seen = 0;
 
+    pthread_setname_np(pthread_self(), "modeld-team");
     for (;;) {
         unsigned g = 0;
         for (int i = 0; i < SPIN_ROUNDS; i++) {
