@@ -11,6 +11,7 @@ a 2-core machine shared with other jobs and for ASan builds.
 Every socket has a timeout and every wait a deadline: the whole file runs in about 20 s.
 """
 
+import itertools
 import json
 import re
 import socket
@@ -35,6 +36,29 @@ def good_request(d):
     assert body["predictions"][0] == pytest.approx(toy_expected(ROW), rel=1e-12)
     assert took < LATENCY_S, f"well-behaved request took {took:.3f} s"
     return took
+
+
+def trickle_until_cut(sock, pieces, pause, between=None, limit_s=4):
+    """Sends pieces one at a time, pause seconds apart (calling between() after each), until
+    the server closes the connection: seconds from the first piece to the cut, or None when
+    limit_s passed or the pieces ran out first."""
+    t0 = time.monotonic()
+    sock.settimeout(0.05)
+    for piece in pieces:
+        if time.monotonic() - t0 > limit_s:
+            return None
+        try:
+            sock.sendall(piece)
+            if sock.recv(100) == b"":
+                return time.monotonic() - t0
+        except socket.timeout:
+            pass
+        except (BrokenPipeError, ConnectionResetError):
+            return time.monotonic() - t0
+        if between:
+            between()
+        time.sleep(pause)
+    return None
 
 
 def inflight(d):
@@ -141,22 +165,7 @@ def test_slowloris_headers_are_cut(toy_repo):
         idle = socket.create_connection((d.host, d.port), timeout=5)
         slow = socket.create_connection((d.host, d.port), timeout=5)
         slow.sendall(b"POST /v1/models/toy:predict HTTP/1.1\r\nHost: t\r\n")
-        t0 = time.monotonic()
-        cut_after = None
-        slow.settimeout(0.05)
-        while time.monotonic() - t0 < 4:
-            try:
-                slow.sendall(b"X")
-                if slow.recv(100) == b"":
-                    cut_after = time.monotonic() - t0
-                    break
-            except socket.timeout:
-                pass
-            except (BrokenPipeError, ConnectionResetError):
-                cut_after = time.monotonic() - t0
-                break
-            good_request(d)
-            time.sleep(0.1)
+        cut_after = trickle_until_cut(slow, itertools.repeat(b"X"), 0.1, between=lambda: good_request(d))
         slow.close()
         assert cut_after is not None, "a header trickled for 4 s was not cut (header_timeout_s = 1)"
         # 1 s of header time, checked every 0.25 s; more than 0.9 s: the clock ran
@@ -179,23 +188,7 @@ def test_slowloris_body_is_cut_and_a_steady_one_is_not(toy_repo):
     with Daemon(toy_repo, config=cfg) as d:
         slow = socket.create_connection((d.host, d.port), timeout=5)
         slow.sendall(predict_head(len(body)))
-        t0 = time.monotonic()
-        cut_after = None
-        slow.settimeout(0.05)
-        for i in range(0, len(body), 10):
-            try:
-                slow.sendall(body[i:i + 10])
-                if slow.recv(100) == b"":
-                    cut_after = time.monotonic() - t0
-                    break
-            except socket.timeout:
-                pass
-            except (BrokenPipeError, ConnectionResetError):
-                cut_after = time.monotonic() - t0
-                break
-            if time.monotonic() - t0 > 4:
-                break
-            time.sleep(0.05)
+        cut_after = trickle_until_cut(slow, (body[i:i + 10] for i in range(0, len(body), 10)), 0.05)
         slow.close()
         assert cut_after is not None, "a body trickled at 100 B/s was not cut"
         assert 0.9 < cut_after < 2.5, cut_after
