@@ -3,6 +3,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "server/buf.h"
 #include "server/server.h"
 
 mdl_score_job_t *mdl_score_job_new(const mdl_model_t *m, double *rows, size_t n_rows,
@@ -21,7 +22,7 @@ mdl_score_job_t *mdl_score_job_new(const mdl_model_t *m, double *rows, size_t n_
         total += n_rows * w;
     }
     /* The job and every output in one block. */
-    job = calloc(1, sizeof *job + total * sizeof(double));
+    job = mdl_zalloc(sizeof *job + total * sizeof(double));
     if (!job)
         goto fail;
     job->rows = rows;

@@ -108,3 +108,13 @@ size_t mdl_fmt_ms(char *out, double seconds)
     out[len] = '\0';
     return len;
 }
+
+void *mdl_zalloc(size_t n)
+{
+    void *p = malloc(n);
+
+    /* explicit_bzero, as GCC would fuse malloc + memset back into calloc */
+    if (p)
+        explicit_bzero(p, n);
+    return p;
+}

@@ -984,7 +984,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     (void)version;
 
     if (!ctx) {
-        ctx = calloc(1, sizeof *ctx);
+        ctx = mdl_zalloc(sizeof *ctx);
         if (!ctx)
             return MHD_NO;
         *req_cls = ctx;

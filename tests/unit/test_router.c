@@ -1,4 +1,5 @@
 /* Route matching: captures, 404 vs 405, bounds on names and versions. */
+#include "server/names.h"
 #include "server/router.h"
 #include "check.h"
 
@@ -49,6 +50,29 @@ static void test_bad_captures(void)
     CHECK_EQ_INT(mdl_router_match("POST", long_name, &m), -ENOENT);
 }
 
+static void test_name_rule(void)
+{
+    char name[MDL_NAME_MAX + 2];
+
+    CHECK(mdl_name_valid("iris"));
+    CHECK(mdl_name_valid("Breast_cancer-2.v1"));
+    CHECK(mdl_name_valid("a.."));
+    CHECK(!mdl_name_valid(""));
+    CHECK(!mdl_name_valid("."));
+    CHECK(!mdl_name_valid(".hidden"));
+    CHECK(!mdl_name_valid("a b"));
+    CHECK(!mdl_name_valid("a/b"));
+    CHECK(!mdl_name_valid("caf\xc3\xa9"));
+    memset(name, 'x', MDL_NAME_MAX);
+    name[MDL_NAME_MAX] = '\0';
+    CHECK(mdl_name_valid(name));
+    name[MDL_NAME_MAX] = 'x';
+    name[MDL_NAME_MAX + 1] = '\0';
+    CHECK(!mdl_name_valid(name));
+    CHECK_EQ_INT(mdl_version_parse("17"), 17);
+    CHECK_EQ_INT(mdl_version_parse("x1"), -1);
+}
+
 static void test_wrong_method(void)
 {
     mdl_route_match_t m;
@@ -97,6 +121,7 @@ int main(void)
     RUN(test_exact_routes);
     RUN(test_model_captures);
     RUN(test_bad_captures);
+    RUN(test_name_rule);
     RUN(test_wrong_method);
     RUN(test_v2_routes);
     RUN(test_table_is_sane);
