@@ -5,7 +5,8 @@
  *   gbdt_speed MODEL_FILE ROWS.f64 N_FEATURES [EXPECTED_MARGIN.f64]
  *
  * ROWS.f64 holds row-major doubles (n_rows x n_features). With an expected-margin file it
- * first checks every margin bit for bit (exit 1 if one differs). Then one line per cell:
+ * first checks every margin bit for bit, scored as one batch and row by row (exit 1 if
+ * one differs; single-output models: out + i is row i's margin). Then one line per cell:
  *
  *   modeld batch B threads T cpu_us_row C wall_us_row W
  *
@@ -108,11 +109,16 @@ int main(int argc, char **argv)
             fprintf(stderr, "%s\n", err.msg);
             return 1;
         }
-        mdl_forest_score(f, rows, n_rows, MDL_OUTPUT_MARGIN, out, &err);
-        for (size_t i = 0; i < n_rows && i * 8 < elen; i++)
-            if (out[i] != ((double *)edata)[i])
-                bad++;
-        printf("margins: %zu of %zu differ from the expected file\n", bad, n_rows);
+        /* one batch of all rows, then row by row (the small-batch path) */
+        for (int by_row = 0; by_row < 2; by_row++) {
+            for (size_t i = 0; i < n_rows; i += by_row ? 1 : n_rows)
+                mdl_forest_score(f, rows + i * nf, by_row ? 1 : n_rows, MDL_OUTPUT_MARGIN,
+                                 out + i, &err);
+            for (size_t i = 0; i < n_rows && i * 8 < elen; i++)
+                if (out[i] != ((double *)edata)[i])
+                    bad++;
+        }
+        printf("margins: %zu of 2 x %zu differ from the expected file\n", bad, n_rows);
         free(edata);
         if (bad)
             return 1;

@@ -812,6 +812,37 @@ static inline void padd(const mdl_forest_t *f, size_t t, size_t i, double *mg)
     *mg = (double)((float)*mg + f->p_leaves[(t << f->p_depth) + i]);
 }
 
+/* Adds leaf slot i of tree t to the row's margins mr: to *s, a float register, when the
+ * forest has one output (1000 trees are a chain of 1000 dependent additions, and through
+ * memory each would also wait for the previous store and two conversions; (float)(double)
+ * s == s, so the sum is XGBoost's bit for bit), else to mr[group] with padd. */
+static inline void prow_add(const mdl_forest_t *f, size_t t, size_t i, double *mr, float *s)
+{
+    if (f->info.n_outputs == 1)
+        *s += f->p_leaves[(t << f->p_depth) + i];
+    else
+        padd(f, t, i, &mr[f->trees[t].group]);
+}
+
+/* One row's margins mr (n_outputs wide) through every tree, P_ROW_LANES trees at once. */
+static void prow(const mdl_forest_t *f, const float *x, double *mr)
+{
+    size_t nt = f->n_trees, tw = (size_t)1 << f->p_depth, t = 0, idx[P_ROW_LANES];
+    float s = (float)mr[0];
+
+    for (; t + P_ROW_LANES <= nt; t += P_ROW_LANES) {
+        pwalk(f->p_nodes + t * tw, tw, x, 0, f->p_depth, P_ROW_LANES, idx);
+        for (unsigned l = 0; l < P_ROW_LANES; l++)
+            prow_add(f, t + l, idx[l], mr, &s);
+    }
+    for (; t < nt; t++) {
+        pwalk(f->p_nodes + t * tw, 0, x, 0, f->p_depth, 1, idx);
+        prow_add(f, t, idx[0], mr, &s);
+    }
+    if (f->info.n_outputs == 1)
+        mr[0] = (double)s;
+}
+
 static void margins_perfect(const mdl_forest_t *f, const float *xs, size_t n_rows, double *m)
 {
     size_t xw = 2 * f->info.n_features, k = f->info.n_outputs, nt = f->n_trees;
@@ -822,20 +853,8 @@ static void margins_perfect(const mdl_forest_t *f, const float *xs, size_t n_row
         m[r] = f->base[r % k];
     if (n_rows < P_BLOCK_LANES) {
         /* few rows: each row walks P_ROW_LANES trees at once */
-        for (size_t r = 0; r < n_rows; r++) {
-            const float *x = xs + r * xw;
-            double *mr = m + r * k;
-            size_t t = 0;
-            for (; t + P_ROW_LANES <= nt; t += P_ROW_LANES) {
-                pwalk(f->p_nodes + t * tw, tw, x, 0, D, P_ROW_LANES, idx);
-                for (unsigned l = 0; l < P_ROW_LANES; l++)
-                    padd(f, t + l, idx[l], &mr[f->trees[t + l].group]);
-            }
-            for (; t < nt; t++) {
-                pwalk(f->p_nodes + t * tw, 0, x, 0, D, 1, idx);
-                padd(f, t, idx[0], &mr[f->trees[t].group]);
-            }
-        }
+        for (size_t r = 0; r < n_rows; r++)
+            prow(f, xs + r * xw, m + r * k);
         return;
     }
     /* blocks of BLOCK_ROWS rows through one tree at a time, P_BLOCK_LANES rows at once */

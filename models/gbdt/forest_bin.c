@@ -68,6 +68,13 @@ typedef union bnode {
     double value;
 } bnode_t;
 
+/* A walk in progress: its node, and where it reads (walk_rows: the row's offset in the
+ * block; walk_trees: the tree). */
+typedef struct walk {
+    uint32_t node;
+    uint32_t aux;
+} walk_t;
+
 typedef struct bcol {
     uint32_t feature;
     uint8_t kind;   /* COL_* */
@@ -83,6 +90,9 @@ struct mdl__forest_bin {
     double *thr;
     bnode_t *nodes;  /* n_nodes, indexed like the general layout */
     uint16_t *dmin;  /* per tree: depth of its shallowest leaf */
+    walk_t *first;   /* walk_trees' list before its first pass: the trees with a split */
+    size_t n_first;
+    uint32_t *roots; /* per tree: its root (a single leaf is its own result) */
 };
 
 void mdl__forest_bin_free(struct mdl__forest_bin *b)
@@ -93,6 +103,8 @@ void mdl__forest_bin_free(struct mdl__forest_bin *b)
     free(b->thr);
     free(b->nodes);
     free(b->dmin);
+    free(b->first);
+    free(b->roots);
     free(b);
 }
 
@@ -156,7 +168,9 @@ int mdl__forest_bin_build(mdl_forest_t *f)
     b->thr = malloc((n_split ? n_split : 1) * sizeof *b->thr);
     b->nodes = malloc((nn ? nn : 1) * sizeof *b->nodes);
     b->dmin = malloc(f->n_trees * sizeof *b->dmin);
-    if (!b->cols || !b->thr || !b->nodes || !b->dmin)
+    b->first = malloc(f->n_trees * sizeof *b->first);
+    b->roots = malloc(f->n_trees * sizeof *b->roots);
+    if (!b->cols || !b->thr || !b->nodes || !b->dmin || !b->first || !b->roots)
         goto out;
     for (size_t i = 0; i < 5 * nf; i++)
         slot[i] = -1;
@@ -234,6 +248,9 @@ int mdl__forest_bin_build(mdl_forest_t *f)
             depth[n->next] = depth[n->next + 1] = depth[i] + 1;
         }
         b->dmin[t] = (uint16_t)(dm < UINT16_MAX ? dm : UINT16_MAX);
+        b->roots[t] = f->trees[t].root;
+        b->first[b->n_first] = (walk_t){.node = f->trees[t].root, .aux = (uint32_t)t};
+        b->n_first += dm != 0;
     }
     b->n_cols = n_cols;
     b->stride = n_cols ? n_cols : 1;
@@ -303,13 +320,6 @@ static void bin_rows(const mdl_forest_t *f, const double *rows, size_t n, uint16
     }
 }
 
-/* A walk in progress: its node, and where it reads (walk_rows: the row's offset in the
- * block; walk_trees: the tree). */
-typedef struct walk {
-    uint32_t node;
-    uint32_t aux;
-} walk_t;
-
 /* One step from split slot i for bins x: *nx = the child's slot; true if it is a leaf. */
 static inline bool step(const bnode_t *bn, uint32_t i, const uint16_t *x, uint32_t *nx)
 {
@@ -358,15 +368,11 @@ static void walk_rows(const bnode_t *bn, uint32_t root, unsigned dmin, uint16_t 
 static void walk_trees(const mdl_forest_t *f, const uint16_t *x, walk_t *w, uint32_t *leaf)
 {
     const bnode_t *bn = f->bin->nodes;
-    size_t na = 0;
+    size_t na = f->bin->n_first;
     uint32_t nx;
 
-    for (size_t t = 0; t < f->n_trees; t++) {
-        uint32_t root = f->trees[t].root;
-        leaf[t] = root;
-        w[na] = (walk_t){.node = root, .aux = (uint32_t)t};
-        na += f->bin->dmin[t] != 0; /* a single leaf is its own result */
-    }
+    memcpy(leaf, f->bin->roots, f->n_trees * sizeof *leaf);
+    memcpy(w, f->bin->first, na * sizeof *w);
     while (na) {
         size_t k = 0;
         for (size_t j = 0; j < na; j++) {
@@ -379,6 +385,24 @@ static void walk_trees(const mdl_forest_t *f, const uint16_t *x, walk_t *w, uint
         }
         na = k;
     }
+}
+
+/* Adds the leaves leaf[t] to the row's margins mr, in tree order. */
+static void add_leaves(const mdl_forest_t *f, const uint32_t *leaf, double *mr)
+{
+    const bnode_t *bn = f->bin->nodes;
+
+    if (f->info.n_outputs == 1) {
+        /* in a register: the sum is a chain of 1000 dependent additions, through memory
+         * each would also wait for the previous store */
+        double s = mr[0];
+        for (size_t t = 0; t < f->n_trees; t++)
+            s += bn[leaf[t]].value;
+        mr[0] = s;
+        return;
+    }
+    for (size_t t = 0; t < f->n_trees; t++)
+        mr[f->trees[t].group] += bn[leaf[t]].value;
 }
 
 /* Scratch of a block of nb rows: the rows (bins, then a 32-bit leaf), then at this offset
@@ -415,10 +439,8 @@ void mdl__forest_bin_margins(const mdl_forest_t *f, const double *rows, size_t n
             /* few rows: each walks all trees at once */
             uint32_t *leaf = (uint32_t *)(w + (nb > nt ? nb : nt));
             for (size_t r = 0; r < nb; r++) {
-                double *mr = m + (r0 + r) * k;
                 walk_trees(f, xb + r * (S + 2), w, leaf);
-                for (size_t t = 0; t < nt; t++)
-                    mr[f->trees[t].group] += bn[leaf[t]].value;
+                add_leaves(f, leaf, m + (r0 + r) * k);
             }
             continue;
         }
