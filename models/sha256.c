@@ -21,7 +21,7 @@ static const uint32_t K[64] = {
 
 static uint32_t rotr(uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
 
-static void compress_portable(uint32_t h_out[8], const uint8_t *p)
+static void compress_portable(uint32_t state[8], const uint8_t *p)
 {
     uint32_t w[64], a, b, c, d, e, f, g, h;
     int i;
@@ -34,20 +34,21 @@ static void compress_portable(uint32_t h_out[8], const uint8_t *p)
         uint32_t s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >> 10);
         w[i] = w[i - 16] + s0 + w[i - 7] + s1;
     }
-    a = h_out[0], b = h_out[1], c = h_out[2], d = h_out[3];
-    e = h_out[4], f = h_out[5], g = h_out[6], h = h_out[7];
+    a = state[0], b = state[1], c = state[2], d = state[3];
+    e = state[4], f = state[5], g = state[6], h = state[7];
     for (i = 0; i < 64; i++) {
         uint32_t t1 = h + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) + K[i] + w[i];
         uint32_t t2 = (rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
         h = g, g = f, f = e, e = d + t1, d = c, c = b, b = a, a = t1 + t2;
     }
-    h_out[0] += a, h_out[1] += b, h_out[2] += c, h_out[3] += d;
-    h_out[4] += e, h_out[5] += f, h_out[6] += g, h_out[7] += h;
+    state[0] += a, state[1] += b, state[2] += c, state[3] += d;
+    state[4] += e, state[5] += f, state[6] += g, state[7] += h;
 }
 
 #if defined(__x86_64__)
-/* The same compression with the SHA extensions (x86 since Goldmont and Zen): about 8x the
- * portable code, which matters because every model load hashes its whole artifact.
+/* The same compression with the SHA extensions (x86 since Goldmont and Zen): about 6x the
+ * portable code here (1.4 vs 0.23 GB/s), which matters because every model load hashes its
+ * whole artifact.
  * sha256rnds2 keeps the state as {A,B,E,F} and {C,D,G,H} (A, C in the top lanes) and runs
  * two rounds on the two low words of W+K; msg1/msg2 compute the message schedule four
  * words at a time. */
