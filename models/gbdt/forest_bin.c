@@ -24,16 +24,19 @@
  *
  * Walks: LightGBM's leaf-wise trees are deep (here up to ~30 levels) but most rows stop
  * early (5.5 steps per tree on the benchmark rows), so walks in lockstep lanes would wait
- * for their slowest member (2.2x the steps with 8 lanes). The walks in progress sit in a
- * list instead; a pass steps each once and keeps the unfinished ones, and the steps of a
- * pass are independent, so the CPU overlaps them, cache misses included. Rows are binned
- * BIN_BLOCK at a time. A block of BIN_FEW_ROWS rows or more walks one tree at a time (the
- * tree stays in L1 while every row of the block goes down it); smaller blocks walk each
- * row down all trees at once, prefetching the node each walk reads in the next pass.
+ * for their slowest member (2.2x the steps with 8 lanes). Every walk first crosses its
+ * tree's top TOP_LEVELS levels, kept apart as a complete tree in one cache line (struct
+ * top): those steps need no bookkeeping, their addresses come from registers, and every
+ * tree has them. The walks still going on sit in a list; a pass steps each once and keeps
+ * the unfinished ones, and the steps of a pass are independent, so the CPU overlaps them,
+ * cache misses included. Rows are binned BIN_BLOCK at a time. A block of BIN_FEW_ROWS rows
+ * or more walks one tree at a time (the tree stays in L1 while every row of the block goes
+ * down it); smaller blocks walk each row down all trees at once, prefetching the node each
+ * walk reads in the next pass.
  * Trees are added to each row in model order, in double, so no batch size changes a bit.
- * The layout costs 8 bytes per node and 8 per split threshold on top of the general one,
- * which LEAF output still uses. Measurements and the variants that lost: bench/RESULTS.md
- * (GBDT section, "What changed in the scorer"). */
+ * The layout costs 8 bytes per node, 8 per split threshold and 64 per tree on top of the
+ * general one, which LEAF output still uses. Measurements and the variants that lost:
+ * bench/RESULTS.md (GBDT section, "What changed in the scorer"). */
 #include "forest_impl.h"
 
 #include <math.h>
@@ -75,6 +78,20 @@ typedef struct walk {
     uint32_t aux;
 } walk_t;
 
+/* A tree's top TOP_LEVELS levels as a complete tree in heap order from 1 (a leaf above the
+ * bottom turns into always-left splits down to it), and where each of the 8 ways out
+ * leads: a split to walk on from, or a leaf | TOP_LEAF. One cache line. */
+#define TOP_LEVELS 3
+#define TOP_WAYS (1u << TOP_LEVELS)
+#define TOP_LEAF (1u << 31)
+_Static_assert(MDL_FOREST_MAX_TOTAL_NODES < TOP_LEAF, "node slots must fit top.exit");
+
+typedef struct top {
+    uint16_t col[TOP_WAYS]; /* [0] unused */
+    uint16_t thr[TOP_WAYS]; /* right when bin > thr; 0xFFFF: always left (bins <= 65534) */
+    uint32_t exit[TOP_WAYS];
+} top_t;
+
 typedef struct bcol {
     uint32_t feature;
     uint8_t kind;   /* COL_* */
@@ -89,10 +106,7 @@ struct mdl__forest_bin {
     bcol_t *cols;
     double *thr;
     bnode_t *nodes;  /* n_nodes, indexed like the general layout */
-    uint16_t *dmin;  /* per tree: depth of its shallowest leaf */
-    walk_t *first;   /* walk_trees' list before its first pass: the trees with a split */
-    size_t n_first;
-    uint32_t *roots; /* per tree: its root (a single leaf is its own result) */
+    top_t *tops;     /* per tree */
 };
 
 void mdl__forest_bin_free(struct mdl__forest_bin *b)
@@ -102,9 +116,7 @@ void mdl__forest_bin_free(struct mdl__forest_bin *b)
     free(b->cols);
     free(b->thr);
     free(b->nodes);
-    free(b->dmin);
-    free(b->first);
-    free(b->roots);
+    free(b->tops);
     free(b);
 }
 
@@ -139,11 +151,29 @@ static uint32_t find_thr(const double *t, uint32_t n, double x)
     return lo;
 }
 
+/* Fills tp from heap position pos down with the subtree at slot (bn: the binned splits,
+ * already filled). */
+static void fill_top(const mdl_forest_t *f, const bnode_t *bn, top_t *tp, uint32_t slot,
+                     unsigned pos)
+{
+    bool leaf = f->nodes[slot].meta & FN_LEAF;
+    uint32_t left = leaf ? slot : bn[slot].s.link & LINK_SLOT;
+
+    if (pos >= TOP_WAYS) {
+        tp->exit[pos - TOP_WAYS] = slot | (leaf ? TOP_LEAF : 0u);
+        return;
+    }
+    tp->col[pos] = leaf ? 0 : bn[slot].s.col;
+    tp->thr[pos] = leaf ? 0xFFFF : bn[slot].s.thr;
+    fill_top(f, bn, tp, left, 2 * pos);
+    fill_top(f, bn, tp, leaf ? slot : left + 1, 2 * pos + 1);
+}
+
 int mdl__forest_bin_build(mdl_forest_t *f)
 {
     size_t nn = f->n_nodes, nf = f->info.n_features, n_split = 0, n_cols = 0, max_cols;
     int32_t *slot = NULL;    /* nf x 5: column of (feature, slot) or -1 */
-    uint32_t *node_col = NULL, *depth = NULL;
+    uint32_t *node_col = NULL;
     struct mdl__forest_bin *b = NULL;
     int r = -ENOMEM;
 
@@ -161,16 +191,13 @@ int mdl__forest_bin_build(mdl_forest_t *f)
     b = calloc(1, sizeof *b);
     slot = malloc(5 * nf * sizeof *slot);
     node_col = malloc((nn ? nn : 1) * sizeof *node_col);
-    depth = malloc((nn ? nn : 1) * sizeof *depth);
-    if (!b || !slot || !node_col || !depth)
+    if (!b || !slot || !node_col)
         goto out;
     b->cols = calloc(max_cols ? max_cols : 1, sizeof *b->cols);
     b->thr = malloc((n_split ? n_split : 1) * sizeof *b->thr);
     b->nodes = malloc((nn ? nn : 1) * sizeof *b->nodes);
-    b->dmin = malloc(f->n_trees * sizeof *b->dmin);
-    b->first = malloc(f->n_trees * sizeof *b->first);
-    b->roots = malloc(f->n_trees * sizeof *b->roots);
-    if (!b->cols || !b->thr || !b->nodes || !b->dmin || !b->first || !b->roots)
+    b->tops = aligned_alloc(64, (f->n_trees ? f->n_trees : 1) * sizeof *b->tops);
+    if (!b->cols || !b->thr || !b->nodes || !b->tops)
         goto out;
     for (size_t i = 0; i < 5 * nf; i++)
         slot[i] = -1;
@@ -226,32 +253,21 @@ int mdl__forest_bin_build(mdl_forest_t *f)
             b->cols[c].n_thr = u;
         }
     }
-    /* nodes, and each tree's shallowest leaf (parents precede children: breadth first) */
-    for (size_t t = 0; t < f->n_trees; t++) {
-        size_t end = t + 1 < f->n_trees ? f->trees[t + 1].root : nn;
-        uint32_t dm = UINT32_MAX;
-        depth[f->trees[t].root] = 0;
-        for (size_t i = f->trees[t].root; i < end; i++) {
-            const fnode_t *n = &f->nodes[i];
-            bnode_t *o = &b->nodes[i];
-            if (n->meta & FN_LEAF) {
-                o->value = n->u.value;
-                if (depth[i] < dm)
-                    dm = depth[i];
-                continue;
-            }
-            const bcol_t *c = &b->cols[node_col[i]];
-            o->s.col = (uint16_t)node_col[i];
-            o->s.thr = (uint16_t)find_thr(b->thr + c->off, c->n_thr, n->u.thr);
-            o->s.link = n->next | ((f->nodes[n->next].meta & FN_LEAF) ? LINK_LEFT_LEAF : 0u) |
-                        ((f->nodes[n->next + 1].meta & FN_LEAF) ? LINK_RIGHT_LEAF : 0u);
-            depth[n->next] = depth[n->next + 1] = depth[i] + 1;
+    for (size_t i = 0; i < nn; i++) {
+        const fnode_t *n = &f->nodes[i];
+        bnode_t *o = &b->nodes[i];
+        if (n->meta & FN_LEAF) {
+            o->value = n->u.value;
+            continue;
         }
-        b->dmin[t] = (uint16_t)(dm < UINT16_MAX ? dm : UINT16_MAX);
-        b->roots[t] = f->trees[t].root;
-        b->first[b->n_first] = (walk_t){.node = f->trees[t].root, .aux = (uint32_t)t};
-        b->n_first += dm != 0;
+        const bcol_t *c = &b->cols[node_col[i]];
+        o->s.col = (uint16_t)node_col[i];
+        o->s.thr = (uint16_t)find_thr(b->thr + c->off, c->n_thr, n->u.thr);
+        o->s.link = n->next | ((f->nodes[n->next].meta & FN_LEAF) ? LINK_LEFT_LEAF : 0u) |
+                    ((f->nodes[n->next + 1].meta & FN_LEAF) ? LINK_RIGHT_LEAF : 0u);
     }
+    for (size_t t = 0; t < f->n_trees; t++)
+        fill_top(f, b->nodes, &b->tops[t], f->trees[t].root, 1);
     b->n_cols = n_cols;
     b->stride = n_cols ? n_cols : 1;
     f->bin = b;
@@ -261,7 +277,6 @@ out:
     mdl__forest_bin_free(b);
     free(slot);
     free(node_col);
-    free(depth);
     return r;
 }
 
@@ -330,26 +345,35 @@ static inline bool step(const bnode_t *bn, uint32_t i, const uint16_t *x, uint32
     return (link >> (30 + right)) & 1u;
 }
 
-/* Rows [0, n) of the binned block xb down the tree at root, whose shallowest leaf is at
- * depth dmin >= 1. The walks in progress sit in a list; each pass over it takes every
- * walk one step and keeps those that have not reached a leaf, so no walk waits for
- * another and the steps of a pass are independent of each other (the CPU overlaps them).
- * Each row's leaf slot is stored after its bins. */
-static void walk_rows(const bnode_t *bn, uint32_t root, unsigned dmin, uint16_t *xb,
-                      size_t S, size_t n, walk_t *w)
+/* The way out of tree top tp for bins x: a split slot, or a leaf slot | TOP_LEAF. */
+static inline uint32_t top_exit(const top_t *tp, const uint16_t *x)
+{
+    unsigned p = 1;
+
+#pragma GCC unroll 8
+    for (unsigned d = 0; d < TOP_LEVELS; d++)
+        p = 2 * p + (x[tp->col[p]] > tp->thr[p]);
+    return tp->exit[p - TOP_WAYS];
+}
+
+/* Rows [0, n) of the binned block xb down the tree whose top is tp. Past the top, the
+ * walks in progress sit in a list; each pass over it takes every walk one step and keeps
+ * those that have not reached a leaf, so no walk waits for another and the steps of a
+ * pass are independent of each other (the CPU overlaps them). Each row's leaf slot is
+ * stored after its bins. */
+static void walk_rows(const bnode_t *bn, const top_t *tp, uint16_t *xb, size_t S, size_t n,
+                      walk_t *w)
 {
     const size_t S2 = S + 2;
-    size_t na = n;
+    size_t na = 0;
     uint32_t nx;
 
-    for (size_t r = 0; r < n; r++)
-        w[r] = (walk_t){.node = root, .aux = (uint32_t)(r * S2)};
-    /* no leaf above depth dmin: no walk ends in the first dmin - 1 steps */
-    for (unsigned d = 1; d < dmin; d++)
-        for (size_t j = 0; j < n; j++) {
-            step(bn, w[j].node, xb + w[j].aux, &nx);
-            w[j].node = nx;
-        }
+    for (size_t r = 0; r < n; r++) {
+        uint32_t e = top_exit(tp, xb + r * S2), slot = e & ~TOP_LEAF;
+        memcpy(xb + r * S2 + S, &slot, sizeof slot);
+        w[na] = (walk_t){.node = slot, .aux = (uint32_t)(r * S2)};
+        na += !(e & TOP_LEAF);
+    }
     while (na) {
         size_t k = 0;
         for (size_t j = 0; j < na; j++) {
@@ -364,21 +388,27 @@ static void walk_rows(const bnode_t *bn, uint32_t root, unsigned dmin, uint16_t 
 }
 
 /* One row's bins x down every tree, the same way; leaf[t] = the leaf slot reached in
- * tree t. */
+ * tree t. The slot each walk reads next is prefetched: its miss overlaps this pass. */
 static void walk_trees(const mdl_forest_t *f, const uint16_t *x, walk_t *w, uint32_t *leaf)
 {
     const bnode_t *bn = f->bin->nodes;
-    size_t na = f->bin->n_first;
+    const top_t *tops = f->bin->tops;
+    size_t na = 0;
     uint32_t nx;
 
-    memcpy(leaf, f->bin->roots, f->n_trees * sizeof *leaf);
-    memcpy(w, f->bin->first, na * sizeof *w);
+    for (size_t t = 0; t < f->n_trees; t++) {
+        uint32_t e = top_exit(&tops[t], x), slot = e & ~TOP_LEAF;
+        __builtin_prefetch(&bn[slot]);
+        leaf[t] = slot;
+        w[na] = (walk_t){.node = slot, .aux = (uint32_t)t};
+        na += !(e & TOP_LEAF);
+    }
     while (na) {
         size_t k = 0;
         for (size_t j = 0; j < na; j++) {
             walk_t v = w[j];
             bool done = step(bn, v.node, x, &nx);
-            __builtin_prefetch(&bn[nx]); /* read in the next pass: its miss overlaps this one */
+            __builtin_prefetch(&bn[nx]);
             leaf[v.aux] = nx;
             w[k] = (walk_t){.node = nx, .aux = v.aux};
             k += !done;
@@ -447,13 +477,7 @@ void mdl__forest_bin_margins(const mdl_forest_t *f, const double *rows, size_t n
         /* one tree at a time through the block */
         for (size_t t = 0; t < nt; t++) {
             double *mg = m + r0 * k + f->trees[t].group;
-            uint32_t root = f->trees[t].root;
-            if (b->dmin[t] == 0) { /* a single leaf */
-                for (size_t r = 0; r < nb; r++)
-                    mg[r * k] += bn[root].value;
-                continue;
-            }
-            walk_rows(bn, root, b->dmin[t], xb, S, nb, w);
+            walk_rows(bn, &b->tops[t], xb, S, nb, w);
             for (size_t r = 0; r < nb; r++) {
                 uint32_t leaf;
                 memcpy(&leaf, xb + r * (S + 2) + S, sizeof leaf);
