@@ -46,6 +46,9 @@
 struct mdl_forest_builder {
     mdl_forest_t *f;
     bool failed;
+    double *counts; /* per compiled node: the loader's count (0 for leaves); for the
+                     * binned layout's slot order */
+    size_t cap_counts;
 };
 
 /* ---- building --------------------------------------------------------------------------- */
@@ -107,6 +110,7 @@ mdl_forest_builder_t *mdl_forest_builder_free(mdl_forest_builder_t *b)
     if (!b)
         return NULL;
     mdl_forest_free(b->f);
+    free(b->counts);
     free(b);
     return NULL;
 }
@@ -252,6 +256,9 @@ static int check_node(const mdl_forest_t *f, const mdl_forest_tree_in_t *tree, s
     if (n->missing > MDL_MISSING_ZERO)
         return mdl_err_set(reterr, -EBADMSG, "tree %zu node %zu: unknown missing type %u", t,
                            i, n->missing);
+    if (!(n->count >= 0) || !isfinite(n->count))
+        return mdl_err_set(reterr, -EBADMSG, "tree %zu node %zu: count %g is not a finite "
+                           "number >= 0", t, i, n->count);
     if (f->info.flavor == MDL_FOREST_XGBOOST && n->missing != MDL_MISSING_NAN)
         return mdl_err_set(reterr, -EBADMSG,
                            "tree %zu node %zu: XGBoost splits treat only NaN as missing", t, i);
@@ -373,6 +380,7 @@ int mdl_forest_builder_add_tree(mdl_forest_builder_t *b, const mdl_forest_tree_i
 
     if (grow((void **)&f->trees, &f->cap_trees, t + 1, sizeof *f->trees) < 0 ||
         grow((void **)&f->nodes, &f->cap_nodes, f->n_nodes + tail, sizeof *f->nodes) < 0 ||
+        grow((void **)&b->counts, &b->cap_counts, f->n_nodes + tail, sizeof *b->counts) < 0 ||
         grow((void **)&f->leaves, &f->cap_leaves, f->n_leaves + n_leaves, sizeof *f->leaves) < 0 ||
         grow((void **)&f->cat_bits, &f->cap_cat, f->n_cat + tree->n_cat_words,
              sizeof *f->cat_bits) < 0) {
@@ -398,6 +406,7 @@ int mdl_forest_builder_add_tree(mdl_forest_builder_t *b, const mdl_forest_tree_i
             const mdl_forest_node_in_t *nd = &tree->nodes[queue[k]];
             fnode_t *o = &f->nodes[base + k];
             memset(o, 0, sizeof *o);
+            b->counts[base + k] = nd->type == MDL_NODE_LEAF ? 0.0 : nd->count;
             if (nd->type == MDL_NODE_LEAF) {
                 leaf_aux_t *a = &f->leaves[f->n_leaves];
                 o->meta = FN_LEAF;
@@ -550,13 +559,14 @@ int mdl_forest_builder_finish(mdl_forest_builder_t *b, mdl_forest_t **ret, mdl_e
         }
         f->avg_div = (double)(f->n_trees / f->info.n_outputs);
     }
-    if (build_perfect(f) < 0 || mdl__forest_bin_build(f) < 0) {
+    if (build_perfect(f) < 0 || mdl__forest_bin_build(f, b->counts) < 0) {
         r = mdl_err_set(reterr, -ENOMEM, "forest: out of memory");
         goto fail;
     }
     f->info.n_trees = f->n_trees;
     f->info.n_nodes = f->n_nodes;
     b->f = NULL;
+    free(b->counts);
     free(b);
     *ret = f;
     return 0;

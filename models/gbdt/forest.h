@@ -127,6 +127,9 @@ typedef struct mdl_forest_node_in {
     uint32_t lin_offset;  /* LEAF of a linear tree: terms tree.lin_features/lin_coefs */
     uint32_t lin_terms;   /*   [lin_offset .. +lin_terms) */
     double lin_const;     /* LEAF of a linear tree: the constant term, finite */
+    double count;         /* splits: training rows that reached the node (LightGBM
+                           * internal_count), 0 if unknown; >= 0. Only orders the scorer's
+                           * memory so that common paths share cache lines */
 } mdl_forest_node_in_t;
 
 /* One tree as a loader describes it; the builder copies what it needs. */

@@ -103,8 +103,9 @@ typedef struct pnode {
 
 /* Builds f->bin when the layout applies (LightGBM, no categorical splits, no linear
  * leaves, at most 65535 columns and 65534 distinct thresholds per column; see
- * forest_bin.c); otherwise leaves it NULL. 0, or -ENOMEM. */
-int mdl__forest_bin_build(mdl_forest_t *f);
+ * forest_bin.c); otherwise leaves it NULL. counts: n_nodes training counts per node (0 if
+ * unknown), which only order memory. 0, or -ENOMEM. */
+int mdl__forest_bin_build(mdl_forest_t *f, const double *counts);
 
 /* Frees f->bin's contents; NULL-safe. */
 void mdl__forest_bin_free(struct mdl__forest_bin *b);

@@ -26,7 +26,9 @@
  *   left_child=... right_child=...        n - 1 each: >= 0 internal node, < 0 leaf ~c
  *   leaf_value=...                        n doubles (learning rate already applied)
  *   leaf_weight= leaf_count=              n each (not used to predict)
- *   internal_value= internal_weight= internal_count=   n - 1 each (not used to predict)
+ *   internal_value= internal_weight=      n - 1 each (not used to predict)
+ *   internal_count=                       n - 1 training rows per split (orders the scorer's
+ *                                         memory, never changes a result)
  *   cat_boundaries=0 1 3 ...              num_cat + 1 offsets into cat_threshold (num_cat > 0)
  *   cat_threshold=...                     uint32 words: bit c set -> category c goes left
  *   is_linear=0                           1: linear leaves, then also
@@ -271,6 +273,7 @@ typedef struct lgb_tree {
     uint8_t *decision_type;   /* n - 1 */
     int32_t *left, *right;    /* n - 1 each; < 0: leaf ~c */
     double *leaf_value;       /* n */
+    double *internal_count;   /* n - 1, or NULL when absent (see mdl_forest_node_in_t) */
     uint32_t *cat_boundaries; /* num_cat + 1 */
     uint32_t *cat_threshold;  /* cat_boundaries[num_cat] words */
     double *leaf_const;       /* linear: n */
@@ -300,6 +303,7 @@ static void tree_done(lgb_tree_t *t)
     free(t->left);
     free(t->right);
     free(t->leaf_value);
+    free(t->internal_count);
     free(t->cat_boundaries);
     free(t->cat_threshold);
     free(t->leaf_const);
@@ -860,9 +864,17 @@ static int parse_tree(const tree_lines_t *tl, const lgb_file_t *f, lgb_tree_t *t
                             &t->right, reterr)) < 0 ||
             (r = field_stats(tl, T_SPLIT_GAIN, n_int, why, reterr)) < 0 ||
             (r = field_stats(tl, T_INTERNAL_VALUE, n_int, why, reterr)) < 0 ||
-            (r = field_stats(tl, T_INTERNAL_WEIGHT, n_int, why, reterr)) < 0 ||
-            (r = field_stats(tl, T_INTERNAL_COUNT, n_int, why, reterr)) < 0)
+            (r = field_stats(tl, T_INTERNAL_WEIGHT, n_int, why, reterr)) < 0)
             return r;
+        if (tl->has[T_INTERNAL_COUNT]) {
+            if ((r = field_doubles(tl, T_INTERNAL_COUNT, n_int, why, true, &t->internal_count,
+                                   reterr)) < 0)
+                return r;
+            for (size_t i = 0; i < n_int; i++)
+                if (t->internal_count[i] < 0)
+                    return fail(reterr, -EBADMSG, tl->line[T_INTERNAL_COUNT], ti,
+                                "internal_count[%zu] = %g is negative", i, t->internal_count[i]);
+        }
         /* decision_type: absent means all 0 (numerical, default right, missing None) */
         if (!(t->decision_type = alloc_n(n_int, 1)))
             return oom(reterr, ti);
@@ -1185,6 +1197,7 @@ static int add_tree(mdl_forest_builder_t *b, const lgb_file_t *f, size_t ti, mdl
         nd->left = l >= 0 ? l : (int32_t)(n_int + (size_t)~l);
         nd->right = rr >= 0 ? rr : (int32_t)(n_int + (size_t)~rr);
         nd->feature = (uint32_t)t->split_feature[i];
+        nd->count = t->internal_count ? t->internal_count[i] : 0.0;
         if (dt & 1) {
             /* LightGBM v3/v4: NaN always goes right, whatever the missing type says */
             size_t c = (size_t)t->threshold[i];

@@ -756,6 +756,13 @@ static void test_corrupt_table(void)
         {"decision_type=2 8", "decision_type=2 1", -EBADMSG, "categorical split is not a category"},
         {"decision_type=2 8", "decision_type=2 300", -EBADMSG, "decision_type[1] '300'"},
         {"leaf_count=1 1 1", "leaf_count=1 1", -EBADMSG, "leaf_count has 2 values"},
+        {"internal_count=3 2", "internal_count=3", -EBADMSG, "internal_count has 1 values"},
+        {"internal_count=3 2", "internal_count=3 x", -EBADMSG,
+         "internal_count[1] 'x' is not a number"},
+        {"internal_count=3 2", "internal_count=3 -2", -EBADMSG,
+         "internal_count[1] = -2 is negative"},
+        {"internal_count=3 2", "internal_count=inf 2", -EBADMSG,
+         "internal_count[0] 'inf' is not finite"},
         {"num_cat=0", "num_cat=5", -EBADMSG, "num_cat '5' is not an integer in 0..2"},
         {"is_linear=0", "is_linear=1", -EBADMSG, "no leaf_const line"},
         {"is_linear=0", "is_linear=2", -EBADMSG, "is_linear '2'"},
@@ -982,7 +989,8 @@ static int32_t lgb_subtree(mdl_forest_node_in_t *nodes, int32_t *n, int d)
         return i;
     }
     nodes[i] = (mdl_forest_node_in_t){.type = MDL_NODE_NUMERIC, .feature = rnd(4),
-                                      .missing = (uint8_t)rnd(3), .default_left = rnd(2)};
+                                      .missing = (uint8_t)rnd(3), .default_left = rnd(2),
+                                      .count = rnd(100)};
     nodes[i].threshold = nodes[i].feature == 2 ? (double)(int)(rnd(4001) - 2000) / 1000.0
                                                : rnd_threshold();
     nodes[i].left = lgb_subtree(nodes, n, d - 1);
@@ -1077,7 +1085,8 @@ static mdl_forest_t *build_lgb(mdl_forest_node_in_t (*nodes)[LT_NODES], const in
 
 /* Random trees (every missing type with both default sides, thresholds at +-inf, +-0 and
  * +-1e-35f and their neighbours, one feature with thousands of bins), single-leaf trees
- * and deep unbalanced chains (depth 60, leaves on alternating sides). */
+ * and deep unbalanced chains (depth 60, leaves on alternating sides); random training
+ * counts, so the path order puts left and right subtrees first. */
 static void test_binned_layout(void)
 {
     static mdl_forest_node_in_t nodes[LT_TREES][LT_NODES];
@@ -1095,7 +1104,7 @@ static void test_binned_layout(void)
                 bool leaf_left = k % 2;
                 nodes[t][2 * k] = (mdl_forest_node_in_t){
                     .type = MDL_NODE_NUMERIC, .feature = rnd(4), .missing = (uint8_t)rnd(3),
-                    .default_left = rnd(2), .threshold = rnd_threshold(),
+                    .default_left = rnd(2), .threshold = rnd_threshold(), .count = rnd(100),
                     .left = leaf_left ? 2 * k + 1 : 2 * k + 2,
                     .right = leaf_left ? 2 * k + 2 : 2 * k + 1};
                 nodes[t][2 * k + 1] = (mdl_forest_node_in_t){.type = MDL_NODE_LEAF, .id = 2 * k + 1,
@@ -1116,6 +1125,22 @@ static void test_binned_layout(void)
     CHECK(f->bin != NULL);
     check_lgb_forest(f, nodes, LT_TREES, rows, LT_ROWS);
     mdl_forest_free(f);
+    /* a count the builder cannot order by */
+    {
+        mdl_forest_params_t p = {.flavor = MDL_FOREST_LIGHTGBM, .task = MDL_TASK_REGRESSION,
+                                 .n_features = LT_F, .n_outputs = 1};
+        mdl_forest_node_in_t nd[3] = {
+            {.type = MDL_NODE_NUMERIC, .left = 1, .right = 2, .count = NAN},
+            {.type = MDL_NODE_LEAF, .value = 1},
+            {.type = MDL_NODE_LEAF, .value = 2}};
+        mdl_forest_tree_in_t tr = {.n_nodes = 3, .nodes = nd, .weight = 1.0};
+        mdl_forest_builder_t *b;
+        mdl_err_t err;
+        CHECK_EQ_INT(mdl_forest_builder_new(&p, &b, &err), 0);
+        CHECK_EQ_INT(mdl_forest_builder_add_tree(b, &tr, &err), -EBADMSG);
+        CHECK(strstr(err.msg, "tree 0 node 0: count nan is not a finite number >= 0") != NULL);
+        mdl_forest_builder_free(b);
+    }
     /* only single leaves: no split, no column */
     n_nodes[0] = 1;
     nodes[0][0] = (mdl_forest_node_in_t){.type = MDL_NODE_LEAF, .value = 0.25};
