@@ -209,15 +209,13 @@ static int order_by_path(const mdl_forest_t *f, const double *counts, uint32_t *
     return 0;
 }
 
-/* Fills the splits and leaf values of nodes, general slot i at nodes[at[i]], and the
- * trees' tops leading into them. */
-static void fill_slots(const mdl_forest_t *f, const struct mdl__forest_bin *b,
-                       const uint32_t *node_col, const uint32_t *at, bnode_t *nodes,
-                       top_t *tops)
+/* Fills b->nodes (breadth first, the general layout's order) and b->tops. */
+static void fill_slots(const mdl_forest_t *f, struct mdl__forest_bin *b,
+                       const uint32_t *node_col, const uint32_t *identity)
 {
     for (size_t i = 0; i < f->n_nodes; i++) {
         const fnode_t *n = &f->nodes[i];
-        bnode_t *o = &nodes[at[i]];
+        bnode_t *o = &b->nodes[i];
         if (n->meta & FN_LEAF) {
             o->value = n->u.value;
             continue;
@@ -225,11 +223,25 @@ static void fill_slots(const mdl_forest_t *f, const struct mdl__forest_bin *b,
         const bcol_t *c = &b->cols[node_col[i]];
         o->s.col = (uint16_t)node_col[i];
         o->s.thr = (uint16_t)find_thr(b->thr + c->off, c->n_thr, n->u.thr);
-        o->s.link = at[n->next] | ((f->nodes[n->next].meta & FN_LEAF) ? LINK_LEFT_LEAF : 0u) |
+        o->s.link = n->next | ((f->nodes[n->next].meta & FN_LEAF) ? LINK_LEFT_LEAF : 0u) |
                     ((f->nodes[n->next + 1].meta & FN_LEAF) ? LINK_RIGHT_LEAF : 0u);
     }
     for (size_t t = 0; t < f->n_trees; t++)
-        fill_top(f, nodes, at, &tops[t], f->trees[t].root, 1);
+        fill_top(f, b->nodes, identity, &b->tops[t], f->trees[t].root, 1);
+}
+
+/* Fills b->path_nodes and b->path_tops: b->nodes moved to the slots at[i]. */
+static void fill_path_slots(const mdl_forest_t *f, struct mdl__forest_bin *b,
+                            const uint32_t *at)
+{
+    for (size_t i = 0; i < f->n_nodes; i++) {
+        bnode_t o = b->nodes[i];
+        if (!(f->nodes[i].meta & FN_LEAF))
+            o.s.link = at[o.s.link & LINK_SLOT] | (o.s.link & ~LINK_SLOT);
+        b->path_nodes[at[i]] = o;
+    }
+    for (size_t t = 0; t < f->n_trees; t++)
+        fill_top(f, b->path_nodes, at, &b->path_tops[t], f->trees[t].root, 1);
 }
 
 int mdl__forest_bin_build(mdl_forest_t *f, const double *counts)
@@ -321,10 +333,10 @@ int mdl__forest_bin_build(mdl_forest_t *f, const double *counts)
     }
     for (size_t i = 0; i < nn; i++)
         at[i] = (uint32_t)i;
-    fill_slots(f, b, node_col, at, b->nodes, b->tops);
+    fill_slots(f, b, node_col, at);
     if (order_by_path(f, counts, at) < 0)
         goto out;
-    fill_slots(f, b, node_col, at, b->path_nodes, b->path_tops);
+    fill_path_slots(f, b, at);
     b->n_cols = n_cols;
     b->stride = n_cols ? n_cols : 1;
     f->bin = b;

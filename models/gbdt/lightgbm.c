@@ -273,7 +273,7 @@ typedef struct lgb_tree {
     uint8_t *decision_type;   /* n - 1 */
     int32_t *left, *right;    /* n - 1 each; < 0: leaf ~c */
     double *leaf_value;       /* n */
-    double *internal_count;   /* n - 1, or NULL when absent (see mdl_forest_node_in_t) */
+    uint32_t *internal_count; /* n - 1, or NULL when absent (see mdl_forest_node_in_t) */
     uint32_t *cat_boundaries; /* num_cat + 1 */
     uint32_t *cat_threshold;  /* cat_boundaries[num_cat] words */
     double *leaf_const;       /* linear: n */
@@ -866,15 +866,10 @@ static int parse_tree(const tree_lines_t *tl, const lgb_file_t *f, lgb_tree_t *t
             (r = field_stats(tl, T_INTERNAL_VALUE, n_int, why, reterr)) < 0 ||
             (r = field_stats(tl, T_INTERNAL_WEIGHT, n_int, why, reterr)) < 0)
             return r;
-        if (tl->has[T_INTERNAL_COUNT]) {
-            if ((r = field_doubles(tl, T_INTERNAL_COUNT, n_int, why, true, &t->internal_count,
-                                   reterr)) < 0)
-                return r;
-            for (size_t i = 0; i < n_int; i++)
-                if (t->internal_count[i] < 0)
-                    return fail(reterr, -EBADMSG, tl->line[T_INTERNAL_COUNT], ti,
-                                "internal_count[%zu] = %g is negative", i, t->internal_count[i]);
-        }
+        if (tl->has[T_INTERNAL_COUNT] &&
+            (r = field_uints(tl, T_INTERNAL_COUNT, n_int, why, UINT32_MAX, &t->internal_count,
+                             reterr)) < 0)
+            return r;
         /* decision_type: absent means all 0 (numerical, default right, missing None) */
         if (!(t->decision_type = alloc_n(n_int, 1)))
             return oom(reterr, ti);
