@@ -256,7 +256,7 @@ static int check_node(const mdl_forest_t *f, const mdl_forest_tree_in_t *tree, s
     if (n->missing > MDL_MISSING_ZERO)
         return mdl_err_set(reterr, -EBADMSG, "tree %zu node %zu: unknown missing type %u", t,
                            i, n->missing);
-    if (!(n->count >= 0) || !isfinite(n->count))
+    if (!(n->count >= 0 && isfinite(n->count)))
         return mdl_err_set(reterr, -EBADMSG, "tree %zu node %zu: count %g is not a finite "
                            "number >= 0", t, i, n->count);
     if (f->info.flavor == MDL_FOREST_XGBOOST && n->missing != MDL_MISSING_NAN)

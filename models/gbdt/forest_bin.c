@@ -161,22 +161,22 @@ static uint32_t find_thr(const double *t, uint32_t n, double x)
     return lo;
 }
 
-/* Fills tp from heap position pos down with the subtree at general slot i, whose binned
- * slot is at[i] in bn (the binned splits, already filled). */
-static void fill_top(const mdl_forest_t *f, const bnode_t *bn, const uint32_t *at, top_t *tp,
-                     uint32_t i, unsigned pos)
+/* Fills tp from heap position pos down with the subtree at general slot i; its ways out
+ * lead to slots at[i] (at NULL: slot i). b->nodes holds the splits already. */
+static void fill_top(const mdl_forest_t *f, const struct mdl__forest_bin *b,
+                     const uint32_t *at, top_t *tp, uint32_t i, unsigned pos)
 {
     bool leaf = f->nodes[i].meta & FN_LEAF;
     uint32_t left = leaf ? i : f->nodes[i].next;
 
     if (pos >= TOP_WAYS) {
-        tp->exit[pos - TOP_WAYS] = at[i] | (leaf ? TOP_LEAF : 0u);
+        tp->exit[pos - TOP_WAYS] = (at ? at[i] : i) | (leaf ? TOP_LEAF : 0u);
         return;
     }
-    tp->col[pos] = leaf ? 0 : bn[at[i]].s.col;
-    tp->thr[pos] = leaf ? 0xFFFF : bn[at[i]].s.thr;
-    fill_top(f, bn, at, tp, left, 2 * pos);
-    fill_top(f, bn, at, tp, leaf ? i : left + 1, 2 * pos + 1);
+    tp->col[pos] = leaf ? 0 : b->nodes[i].s.col;
+    tp->thr[pos] = leaf ? 0xFFFF : b->nodes[i].s.thr;
+    fill_top(f, b, at, tp, left, 2 * pos);
+    fill_top(f, b, at, tp, leaf ? i : left + 1, 2 * pos + 1);
 }
 
 /* at[i] = slot of general slot i in path order: each tree keeps its range, its root
@@ -212,7 +212,7 @@ static int order_by_path(const mdl_forest_t *f, const double *counts, uint32_t *
 
 /* Fills b->nodes (breadth first, the general layout's order) and b->tops. */
 static void fill_slots(const mdl_forest_t *f, struct mdl__forest_bin *b,
-                       const uint32_t *node_col, const uint32_t *identity)
+                       const uint32_t *node_col)
 {
     for (size_t i = 0; i < f->n_nodes; i++) {
         const fnode_t *n = &f->nodes[i];
@@ -228,7 +228,7 @@ static void fill_slots(const mdl_forest_t *f, struct mdl__forest_bin *b,
                     ((f->nodes[n->next + 1].meta & FN_LEAF) ? LINK_RIGHT_LEAF : 0u);
     }
     for (size_t t = 0; t < f->n_trees; t++)
-        fill_top(f, b->nodes, identity, &b->tops[t], f->trees[t].root, 1);
+        fill_top(f, b, NULL, &b->tops[t], f->trees[t].root, 1);
 }
 
 /* Fills b->path_nodes and b->path_tops: b->nodes moved to the slots at[i]. */
@@ -242,7 +242,7 @@ static void fill_path_slots(const mdl_forest_t *f, struct mdl__forest_bin *b,
         b->path_nodes[at[i]] = o;
     }
     for (size_t t = 0; t < f->n_trees; t++)
-        fill_top(f, b->path_nodes, at, &b->path_tops[t], f->trees[t].root, 1);
+        fill_top(f, b, at, &b->path_tops[t], f->trees[t].root, 1);
 }
 
 int mdl__forest_bin_build(mdl_forest_t *f, const double *counts)
@@ -332,9 +332,7 @@ int mdl__forest_bin_build(mdl_forest_t *f, const double *counts)
             b->cols[c].n_thr = u;
         }
     }
-    for (size_t i = 0; i < nn; i++)
-        at[i] = (uint32_t)i;
-    fill_slots(f, b, node_col, at);
+    fill_slots(f, b, node_col);
     if (order_by_path(f, counts, at) < 0)
         goto out;
     fill_path_slots(f, b, at);
