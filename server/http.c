@@ -686,8 +686,9 @@ static void cut(track_t *t, const char *why)
     if (t->cut)
         return;
     t->cut = true;
-    shutdown(t->fd, SHUT_RDWR);
+    /* Logged first: whoever sees the close can already read why. */
     mdl_log_event(MDL_LOG_INFO, "connection_cut", "reason", why, NULL);
+    shutdown(t->fd, SHUT_RDWR);
 }
 
 /* Called for every piece of a body. MHD reads with edge-triggered epoll and takes a short
