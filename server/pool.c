@@ -26,7 +26,6 @@ static void *worker_main(void *arg)
 {
     mdl_pool_t *p = arg;
 
-    pthread_setname_np(pthread_self(), "modeld-worker");
     pthread_mutex_lock(&p->lock);
     for (;;) {
         mdl_job_t *job;
@@ -165,6 +164,8 @@ int mdl_pool_new(uv_loop_t *loop, unsigned threads, unsigned max_queue, mdl_pool
             mdl_pool_free(p);
             return -r;
         }
+        /* named here, not in the thread: the name shows from the start, run or not */
+        pthread_setname_np(p->threads[i], "modeld-worker");
         p->n_threads = i + 1;
     }
     *ret = p;

@@ -256,7 +256,6 @@ static void *engine_main(void *arg)
 {
     mdl_gen_engine_t *e = arg;
 
-    pthread_setname_np(pthread_self(), "modeld-gen");
     pthread_mutex_lock(&e->lock);
     for (;;) {
         while (!e->stopping && !e->pending_head && !e->active)
@@ -361,6 +360,7 @@ static int engine_start(mdl_gen_engine_t *e, mdl_err_t *reterr)
         e->runner = mdl_tf_runner_free(e->runner);
         return mdl_err_set(reterr, r == -EAGAIN ? -ENOMEM : r, "cannot start the generation thread");
     }
+    pthread_setname_np(e->thread, "modeld-gen"); /* from the start, run or not */
     e->started = true;
     return 0;
 }

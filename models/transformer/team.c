@@ -51,7 +51,6 @@ static void *worker_main(void *p)
     mdl_tf_team_t *t = w->team;
     unsigned seen = 0;
 
-    pthread_setname_np(pthread_self(), "modeld-team");
     for (;;) {
         unsigned g = 0;
         for (int i = 0; i < SPIN_ROUNDS; i++) {
@@ -138,6 +137,8 @@ int mdl_tf_team_new(size_t n_threads, mdl_tf_team_t **ret)
             mdl_tf_team_free(t);
             return -r;
         }
+        /* named here: a helper the caller never waited for may not have run yet */
+        pthread_setname_np(w->thread, "modeld-team");
         t->n_started++;
     }
     *ret = t;
