@@ -240,6 +240,19 @@ class Daemon:
             time.sleep(0.02)
         self._fail_startup(f"/readyz not 200 within {deadline_s}s; last answer: {last!r}")
 
+    def wait_settled(self, *names, deadline_s=READY_DEADLINE_S):
+        """Polls GET /v1/models/{name} until every model is known and none is loading (a
+        model outside ready_models, or a broken one, may still be loading when /readyz
+        answers); fails the test at the deadline. Returns {name: state}."""
+        deadline = time.monotonic() + deadline_s
+        while True:
+            states = {n: self.request("GET", f"/v1/models/{n}")[2].get("state") for n in names}
+            if all(s not in (None, "loading") for s in states.values()):
+                return states
+            if time.monotonic() > deadline:
+                pytest.fail(f"models still loading after {deadline_s}s: {states}")
+            time.sleep(0.02)
+
     def _fail_startup(self, why):
         self._kill()
         pytest.fail(f"{why}\nargv: {' '.join(self.argv)}\nstderr:\n{self.stderr_text()[-4000:]}")

@@ -9,7 +9,6 @@ import csv
 import json
 import math
 import shutil
-import time
 from pathlib import Path
 
 import pytest
@@ -58,14 +57,7 @@ def daemon(tmp_path_factory):
     (repo / "broken" / "1" / "model.json").write_text('{"learner": {"objective": {"name": "x"}}')
     with Daemon(repo, wait_ready=False) as d:
         # /readyz stays 503 while "broken" has failed: wait until nothing is loading
-        deadline = time.monotonic() + 20
-        while True:
-            st, _, body = d.request("GET", "/v1/models")
-            states = {m["name"]: m["state"] for m in body.get("models", [])} if st == 200 else {}
-            if len(states) == len(CASES) + 1 and "loading" not in states.values():
-                break
-            assert time.monotonic() < deadline, f"models still loading: {states}"
-            time.sleep(0.02)
+        d.wait_settled(*(name for name, _, _ in CASES), "broken")
         yield d
 
 

@@ -71,6 +71,7 @@ def repo(tmp_path_factory):
 @pytest.fixture(scope="module")
 def daemon(repo):
     with Daemon(repo, config={"ready_models": "tiny_llama,tiny_gpt2"}) as d:
+        d.wait_settled(*FOLDERS, "truncated", "breast_cancer")  # "truncated" fails to load
         yield d
 
 

@@ -407,11 +407,7 @@ def test_symlinks_outside_the_repository_are_refused(tmp_path):
         assert st == 200 and rb["predictions"][0] == pytest.approx(
             lr_expected(TOY["weights"], -1.0, ROW), rel=1e-12)
         for name in ("dirlink", "filelink"):
-            # ready_models names only k8s: these may still be loading (slow sanitizer builds)
-            deadline = time.monotonic() + 10
-            while d.request("GET", f"/v1/models/{name}")[2].get("state") == "loading" \
-                    and time.monotonic() < deadline:
-                time.sleep(0.02)
+            d.wait_settled(name)  # ready_models names only k8s
             st, _, rb = d.predict(name, [ROW])
             assert st == 503, (name, st, rb)
             assert "outside the repository" in rb["error"]["message"], rb

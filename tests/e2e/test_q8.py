@@ -29,7 +29,8 @@ def make_repo(root):
 
 
 def test_q8_model_serves_generate(tmp_path):
-    with Daemon(make_repo(tmp_path / "repo"), config={"ready_models": "llama_q8,gpt2_q8"}) as d:
+    good = ("llama_q8", "llama_bin_q8", "gpt2_q8", "llama_stored")
+    with Daemon(make_repo(tmp_path / "repo"), config={"ready_models": ",".join(good)}) as d:
         for name, fixture in (("llama_q8", "tiny_llama"), ("llama_bin_q8", "tiny_llama"),
                               ("gpt2_q8", "tiny_gpt2"), ("llama_stored", "tiny_llama")):
             st, _, meta = d.request("GET", f"/v1/models/{name}")
@@ -57,6 +58,7 @@ def test_q8_model_serves_generate(tmp_path):
 
 def test_bad_weights_value_names_the_key(tmp_path):
     with Daemon(make_repo(tmp_path / "repo"), config={"ready_models": "llama_q8"}) as d:
+        d.wait_settled("llama_bad")
         st, _, meta = d.request("GET", "/v1/models/llama_bad")
         assert st == 200, meta
         assert meta["state"] == "failed", meta

@@ -2,8 +2,6 @@
 ("inputs") request forms answered as "predictions" / "outputs", signature_name, and
 GET /v1/models/{m} with TF Serving's model_version_status."""
 
-import time
-
 import pytest
 
 from conftest import Daemon, assert_error, toy_expected, write_broken_model, write_toy_model
@@ -18,10 +16,7 @@ def d(tmp_path_factory):
     write_toy_model(repo, version=2)
     write_broken_model(repo)
     with Daemon(repo, wait_ready=False) as daemon:
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and any(
-                daemon.request("GET", f"/v1/models/{m}")[2].get("state") == "loading" for m in ("toy", "broken")):
-            time.sleep(0.05)
+        daemon.wait_settled("toy", "broken")
         yield daemon
 
 

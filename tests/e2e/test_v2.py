@@ -79,11 +79,8 @@ def test_not_ready_is_4xx(tmp_path):
     write_toy_model(tmp_path)
     write_broken_model(tmp_path)
     with Daemon(tmp_path, wait_ready=False) as d:
-        deadline = time.monotonic() + 15
         # both settled (under TSan toy can still be loading when broken has failed)
-        while (any(d.request("GET", f"/v1/models/{m}")[2].get("state") == "loading" for m in ("broken", "toy"))
-               and time.monotonic() < deadline):
-            time.sleep(0.05)
+        d.wait_settled("broken", "toy")
         assert d.request("GET", "/readyz")[0] == 503
         assert d.request("GET", "/v2/health/live")[0] == 200
         assert d.request("GET", "/v2/health/ready")[:3:2] == (400, "")
