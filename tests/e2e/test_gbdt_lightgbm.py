@@ -61,25 +61,11 @@ def served(tmp_path_factory):
     text = (FIXTURES / "lgb_binary" / "model.txt").read_text()
     (bad / "model.txt").write_text(text[: text.index("Tree=3") + 200])
     (repo / "lgb_corrupt" / "config.json").write_text(json.dumps({"kind": "gbdt"}))
-    # lgb_corrupt never loads, so /readyz stays 503: wait for the good models instead
+    # lgb_corrupt never loads, so /readyz stays 503: wait until nothing is loading instead
     with Daemon(repo, wait_ready=False) as d:
-        for name in CASES:
-            wait_loaded(d, name)
+        states = d.wait_settled(*CASES, "lgb_corrupt")
+        assert all(states[name] == "ready" for name in CASES), states
         yield d
-
-
-def wait_loaded(d, name, deadline_s=20.0):
-    import time
-    end = time.monotonic() + deadline_s
-    last = None
-    while time.monotonic() < end:
-        last = d.request("GET", f"/v1/models/{name}")
-        if last[0] == 200 and last[2].get("state") == "ready":
-            return last[2]
-        if last[0] == 200 and last[2].get("state") == "failed":
-            pytest.fail(f"{name} failed to load: {last[2]}")
-        time.sleep(0.02)
-    pytest.fail(f"{name} not ready within {deadline_s}s: {last!r}")
 
 
 def predict(d, name, rows, output):
