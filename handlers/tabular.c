@@ -51,15 +51,12 @@ static void skip_ws(cursor_t *c)
         c->p++;
 }
 
-/* Consumes ch after optional whitespace; 1 if it was there. Inline, with the case of no
- * whitespace first: a row of numbers calls it once per value. */
+/* Consumes ch after optional whitespace; 1 if it was there. Inline, and whitespace looked
+ * for only when ch is not next: a row of numbers calls it once per value. */
 static inline int eat(cursor_t *c, char ch)
 {
-    if (c->p < c->end && *c->p == ch) {
-        c->p++;
-        return 1;
-    }
-    skip_ws(c);
+    if (c->p == c->end || *c->p != ch)
+        skip_ws(c);
     if (c->p < c->end && *c->p == ch) {
         c->p++;
         return 1;

@@ -164,7 +164,7 @@ int mdl_pool_new(uv_loop_t *loop, unsigned threads, unsigned max_queue, mdl_pool
             mdl_pool_free(p);
             return -r;
         }
-        /* named here, not in the thread: the name shows from the start, run or not */
+        /* named here, not in the thread: the name shows before the thread first runs */
         pthread_setname_np(p->threads[i], "modeld-worker");
         p->n_threads = i + 1;
     }

@@ -360,7 +360,8 @@ static int engine_start(mdl_gen_engine_t *e, mdl_err_t *reterr)
         e->runner = mdl_tf_runner_free(e->runner);
         return mdl_err_set(reterr, r == -EAGAIN ? -ENOMEM : r, "cannot start the generation thread");
     }
-    pthread_setname_np(e->thread, "modeld-gen"); /* from the start, run or not */
+    /* named here, not in the thread: the name shows before the thread first runs */
+    pthread_setname_np(e->thread, "modeld-gen");
     e->started = true;
     return 0;
 }

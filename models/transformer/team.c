@@ -137,7 +137,8 @@ int mdl_tf_team_new(size_t n_threads, mdl_tf_team_t **ret)
             mdl_tf_team_free(t);
             return -r;
         }
-        /* named here: a helper the caller never waited for may not have run yet */
+        /* named here, not in the thread: the name shows before the thread first runs (a
+         * helper the caller never waited for may not have run at all) */
         pthread_setname_np(w->thread, "modeld-team");
         t->n_started++;
     }

@@ -29,10 +29,11 @@ def make_repo(root):
 
 
 def test_q8_model_serves_generate(tmp_path):
-    good = ("llama_q8", "llama_bin_q8", "gpt2_q8", "llama_stored")
-    with Daemon(make_repo(tmp_path / "repo"), config={"ready_models": ",".join(good)}) as d:
-        for name, fixture in (("llama_q8", "tiny_llama"), ("llama_bin_q8", "tiny_llama"),
-                              ("gpt2_q8", "tiny_gpt2"), ("llama_stored", "tiny_llama")):
+    served = (("llama_q8", "tiny_llama"), ("llama_bin_q8", "tiny_llama"),
+              ("gpt2_q8", "tiny_gpt2"), ("llama_stored", "tiny_llama"))
+    with Daemon(make_repo(tmp_path / "repo"),
+                config={"ready_models": ",".join(name for name, _ in served)}) as d:
+        for name, fixture in served:
             st, _, meta = d.request("GET", f"/v1/models/{name}")
             assert st == 200 and meta["state"] == "ready", meta
             g = meta["generation"]
